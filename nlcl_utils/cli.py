@@ -1,0 +1,33 @@
+"""The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures) and
+``nlcl tokens ...`` (train receptive-field networks on the hierarchical token task)."""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
+    "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: nlcl {figures,tokens} [options]\n")
+        for name, text in COMMANDS.items():
+            print(f"  {name:<8} {text}")
+        print("\n'nlcl COMMAND --help' lists a command's options.")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "figures":
+        from nlcl_utils.regenerate import main as run
+    elif command == "tokens":
+        from nlcl_utils.tokens_cli import main as run
+    else:
+        print(f"nlcl: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    return run(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

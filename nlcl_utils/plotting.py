@@ -1,0 +1,81 @@
+"""One theme and one deterministic ``savefig`` for every figure of the companion.
+
+* :func:`set_theme` applies the seaborn theme used everywhere; :data:`PALETTE` and
+  :data:`FIGSIZE` are the only colours and sizes notebooks should use.
+* :func:`figure_dir` says where a notebook's figures go: ``figures/NN_name/`` in the repo,
+  or ``$NLCL_FIGURES_DIR/NN_name/`` when the pipeline or the tests redirect them.
+* :func:`savefig` writes PNG and PDF with all volatile metadata removed (same figure, same
+  bytes) and shows the very same PNG inline when running in a Jupyter kernel.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.rcParams["svg.hashsalt"] = "nlcl"  # fixed salt: deterministic SVG ids if SVG is ever written
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+FIGURES_ENV = "NLCL_FIGURES_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+PALETTE = sns.color_palette("colorblind")
+# Colours with a meaning that every notebook shares.
+COLORS = {"linear": PALETTE[0], "relu": PALETTE[1], "leaky_relu": PALETTE[2], "theory": "0.2", "other": PALETTE[7]}
+FIGSIZE = {"single": (4.8, 3.4), "wide": (9.6, 3.4), "grid": (9.6, 6.8)}
+DPI = 120
+
+_PNG_METADATA = {"Software": None}
+_PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None}
+
+
+def set_theme() -> None:
+    """Apply the companion's seaborn theme (call once per notebook)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.9)
+    matplotlib.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight",
+                                "svg.hashsalt": "nlcl", "pdf.compression": 6})
+
+
+def figure_dir(notebook: str) -> Path:
+    """Directory for ``notebook``'s figures and claims.json (created if missing)."""
+    base = os.environ.get(FIGURES_ENV)
+    root = Path(base) if base else REPO_ROOT / "figures"
+    out = root / notebook
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the dependencies
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def savefig(fig: plt.Figure, out_dir: str | Path, name: str, show: bool = True) -> None:
+    """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` deterministically, then close ``fig``.
+
+    In a Jupyter kernel the written PNG is displayed inline (so the notebook embeds exactly
+    the committed file). Returns nothing, so a notebook cell ending in ``savefig`` prints no
+    (machine-specific) path.
+    """
+    if not name or "/" in name or name.endswith((".png", ".pdf")):
+        raise ValueError(f"name: give a bare file stem such as 'basins', got {name!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
+    png = buf.getvalue()
+    (out / f"{name}.png").write_bytes(png)
+    fig.savefig(out / f"{name}.pdf", format="pdf", metadata=_PDF_METADATA)
+    plt.close(fig)
+    if show and _in_kernel():
+        from IPython.display import Image, display
+
+        display(Image(data=png, format="png"))

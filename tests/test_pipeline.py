@@ -1,0 +1,163 @@
+"""The regeneration pipeline and the committed artefacts it produces.
+
+* committed artefacts: every notebook pair in sync, every claims.json passing, the manifest
+  matching the figures on disk;
+* the runner itself, on throw-away notebooks in a temporary tree: a good notebook publishes
+  its outputs deterministically, a failing one leaves the committed outputs untouched, and
+  bad parameters stop before any compute.
+"""
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from nlcl_utils import regenerate
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
+
+
+def _sources(nb):
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def test_there_are_notebooks():
+    assert "00_alpha_cl_foundations" in NOTEBOOK_NAMES
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_pair_in_sync(name):
+    """The executed .ipynb has exactly the cells of its .py source (edit .py, then regenerate)."""
+    py = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+    ipynb_path = ROOT / "notebooks" / f"{name}.ipynb"
+    assert ipynb_path.exists(), f"{name}.ipynb missing: run `make figures`"
+    ipynb = nbformat.read(ipynb_path, as_version=4)
+    assert _sources(ipynb) == _sources(py), f"{name}: .py and .ipynb differ; run `nlcl figures --only {name}`"
+    assert all(c.get("outputs") or c.cell_type != "code" or not c.source.strip() or c.execution_count
+               for c in ipynb.cells), f"{name}.ipynb has unexecuted cells"
+    assert "papermill" not in ipynb.metadata
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_committed_claims_pass(name):
+    path = ROOT / "figures" / name / "claims.json"
+    assert path.exists(), f"{path} missing: run `make figures`"
+    data = json.loads(path.read_text())
+    assert data["notebook"] == name and data["claims"], "claims.json records no claim"
+    failed = [c["name"] for c in data["claims"] if not c["pass"]]
+    assert not failed, f"{name}: committed claims failed: {failed}"
+
+
+def test_manifest_matches_figures_on_disk():
+    manifest = json.loads((ROOT / "figures" / "MANIFEST.json").read_text())["notebooks"]
+    assert sorted(manifest) == NOTEBOOK_NAMES
+    for name, entry in manifest.items():
+        on_disk = {p.name for p in (ROOT / "figures" / name).iterdir() if p.suffix in (".png", ".pdf")}
+        assert set(entry["figures"]) == on_disk
+        for fname, digest in entry["figures"].items():
+            assert hashlib.sha256((ROOT / "figures" / name / fname).read_bytes()).hexdigest() == digest, fname
+        assert entry["all_claims_pass"]
+        assert entry["parameters"] == regenerate.notebook_defaults(name)
+
+
+# --- the runner on a throw-away tree ------------------------------------------------------
+
+GOOD = '''\
+# %% [markdown]
+# # 98 test notebook
+
+# %%
+from nlcl_utils import claims, params, plotting
+import matplotlib.pyplot as plt
+
+# %% tags=["parameters"]
+n_points = 5
+
+# %%
+P = params.validate(globals(), {"n_points": params.Int(min=1)})
+FIG_DIR = plotting.figure_dir("98_good")
+print("points:", P.n_points)
+fig, ax = plt.subplots()
+ax.plot(range(P.n_points))
+plotting.savefig(fig, FIG_DIR, "line")
+checks = claims.Claims("98_good")
+checks.check("n_points positive", P.n_points, 0, ">")
+checks.save(FIG_DIR)
+'''
+BAD = GOOD.replace("98_good", "99_bad").replace('print("points:", P.n_points)', "raise RuntimeError('boom in cell')")
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    for attr, sub in [("NOTEBOOKS", "notebooks"), ("FIGURES", "figures"), ("BUILD", "build")]:
+        (tmp_path / sub).mkdir()
+        monkeypatch.setattr(regenerate, attr, tmp_path / sub)
+    monkeypatch.setattr(regenerate, "MANIFEST", tmp_path / "figures" / "MANIFEST.json")
+    monkeypatch.setattr(regenerate, "PROFILES_FILE", tmp_path / "notebooks" / "profiles.toml")
+    (tmp_path / "notebooks" / "98_good.py").write_text(GOOD)
+    (tmp_path / "notebooks" / "99_bad.py").write_text(BAD)
+    (tmp_path / "notebooks" / "profiles.toml").write_text("[quick.98_good]\nn_points = 2\n")
+    return tmp_path
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "build" not in p.parts}
+
+
+def test_runner_publishes_deterministically_and_keeps_outputs_on_failure(tree, capsys):
+    assert regenerate.main(["--only", "98"]) == 0
+    first = _snapshot(tree)
+    assert "figures/98_good/line.png" in first and "notebooks/98_good.ipynb" in first
+    manifest = json.loads(first["figures/MANIFEST.json"])
+    assert manifest["notebooks"]["98_good"]["all_claims_pass"]
+    assert regenerate.main(["--only", "98"]) == 0
+    assert _snapshot(tree) == first, "a re-run of unchanged code changed committed files"
+
+    # A failing notebook is reported with its cell error; committed outputs stay as they were.
+    (tree / "figures" / "99_bad").mkdir()
+    (tree / "figures" / "99_bad" / "old.png").write_bytes(b"previous")
+    before = _snapshot(tree)
+    assert regenerate.main(["--only", "99"]) == 1
+    assert "RuntimeError" in capsys.readouterr().err
+    assert _snapshot(tree) == before
+
+
+def test_quick_profile_and_overrides_write_only_under_build(tree):
+    before = _snapshot(tree)
+    assert regenerate.main(["--only", "98", "--profile", "quick"]) == 0
+    assert regenerate.main(["--only", "98", "-p", "n_points", "3"]) == 0
+    assert _snapshot(tree) == before
+    assert (tree / "build" / "quick" / "98_good" / "98_good.ipynb").exists()
+    assert (tree / "build" / "custom" / "98_good" / "figures" / "98_good" / "line.png").exists()
+
+
+def test_bad_requests_stop_before_compute(tree, capsys):
+    assert regenerate.main(["--only", "98", "-p", "n_pionts", "3"]) == 2
+    assert "did you mean 'n_points'" in capsys.readouterr().err
+    assert regenerate.main(["--only", "77"]) == 2
+    assert regenerate.main(["--profile", "huge"]) == 2
+    assert not (tree / "build" / "custom").exists()
+
+
+@pytest.mark.parametrize("value,message", [
+    ("[-4]", "parameter 'batch_sizes[0]': expected an integer >= 2, got -4"),
+    ("'many'", "parameter 'batch_sizes': expected a list"),
+])
+def test_notebook_rejects_bad_values_in_its_validation_cell(value, message):
+    """A real notebook (00) stops in its validation cell, naming the parameter."""
+    out = subprocess.run([sys.executable, "-m", "nlcl_utils.cli", "figures", "--only", "00", "-p", "batch_sizes", value],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "ParameterError" in out.stderr and message in out.stderr
+
+
+def test_cli_help_and_unknown_command():
+    out = subprocess.run([sys.executable, "-m", "nlcl_utils.cli", "fgures"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown command 'fgures'" in out.stderr
