@@ -1,0 +1,305 @@
+"""Hierarchical token data (``../shared/PAPER.md`` section 5), batched over replicas.
+
+The task of one replica (drawn from its *task* generator):
+
+* a vocabulary of ``V`` tokens with embeddings ``E [V, d]``: one-hot (``d = V``) or random
+  unit vectors in dimension ``d``, optionally scaled per token by ``token_magnitudes``;
+* ``K`` locations (receptive fields); location ``k`` has a random subset of ``P`` tokens
+  (``subsets [K, P]``) that patterns may put there;
+* ``G`` global patterns; each picks ``L`` of the ``K`` locations and puts at each one a token
+  of that location's subset. The other ``K - L`` locations are wildcards
+  (``pattern_tokens [G, K]`` with ``-1`` at wildcards, ``pattern_mask [G, K]``).
+
+A sample (drawn from the replica's *data* generator): a pattern uniform over the ``G``
+patterns; every wildcard filled with a token drawn from the filler distribution (uniform
+over all ``V`` tokens by default, or a per-location table ``wildcard_probs [K, V]``). The
+second view keeps the pattern tokens and re-draws ``redraw`` of the wildcards (default: all
+of them; the others keep the first view's token).
+
+Replicas: every tensor has a leading replica dim ``R``. Replica ``r`` is defined by its seed
+only: :func:`replica_generator` derives one ``torch.Generator`` per purpose (``"task"``,
+``"init"``, ``"data"``) from the seed, never the global RNG, so running a seed alone or
+batched with others gives bit-identical tasks, inits and data streams. The data stream is
+drawn in fixed chunks of :data:`DATA_CHUNK_STEPS` steps, a constant of the stream's
+definition (changing it changes what a seed's stream is).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+
+PURPOSES = ("task", "init", "data")
+EMBEDDINGS = ("onehot", "random")
+DATA_CHUNK_STEPS = 50
+
+
+def replica_generator(seed: int, purpose: str) -> torch.Generator:
+    """A CPU ``torch.Generator`` for one replica and one purpose (``task``, ``init``, ``data``).
+
+    The state is a 64-bit integer derived from ``(seed, purpose)`` by numpy's ``SeedSequence``
+    (a fixed, documented hash), so different purposes give unrelated streams and the same
+    ``(seed, purpose)`` always gives the same stream.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose: unknown {purpose!r}; allowed: {', '.join(PURPOSES)}")
+    seed = check_seed(seed)
+    words = np.random.SeedSequence([seed, PURPOSES.index(purpose)]).generate_state(2, np.uint32)
+    state = (int(words[0]) << 32 | int(words[1])) & ((1 << 63) - 1)
+    return torch.Generator().manual_seed(state)
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` as an int, or raise ValueError if it is not a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seeds: each seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Validate a non-empty sequence of non-negative integer seeds."""
+    seeds = [check_seed(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds: give at least one seed")
+    return seeds
+
+
+def _require_int(name: str, value: object, low: int, high: int | None = None, rule: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name}: must be {span}{rule}, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class TokenTaskSpec:
+    """Sizes and options of the hierarchical token task (defaults: the paper's main setting).
+
+    vocab V, locations K, per_location P (tokens allowed per location in patterns), patterns G,
+    pattern_len L (non-wildcard locations per pattern), embedding ``"onehot"`` (d = V) or
+    ``"random"`` (unit vectors in ``embed_dim``), token_magnitudes (V positive scales of the
+    embeddings, default all 1), wildcard_probs ([K][V] filler distribution per location,
+    default uniform over all V), redraw (wildcards re-drawn in the second view, default all
+    ``K - L``).
+    """
+
+    vocab: int = 20
+    locations: int = 10
+    per_location: int = 5
+    patterns: int = 40
+    pattern_len: int = 5
+    embedding: str = "onehot"
+    embed_dim: int | None = None
+    token_magnitudes: tuple[float, ...] | None = None
+    wildcard_probs: tuple[tuple[float, ...], ...] | None = None
+    redraw: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension d."""
+        return self.vocab if self.embedding == "onehot" else int(self.embed_dim or self.vocab)
+
+    @property
+    def wildcards(self) -> int:
+        return self.locations - self.pattern_len
+
+    @property
+    def redraw_count(self) -> int:
+        return self.wildcards if self.redraw is None else self.redraw
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field and its allowed values."""
+        v = _require_int("vocab", self.vocab, 1)
+        k = _require_int("locations", self.locations, 1)
+        _require_int("per_location", self.per_location, 1, v, " (P <= vocab V)")
+        _require_int("patterns", self.patterns, 1)
+        _require_int("pattern_len", self.pattern_len, 1, k, " (pattern length <= locations K)")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding: unknown {self.embedding!r}; allowed: {', '.join(EMBEDDINGS)}")
+        if self.embed_dim is not None:
+            _require_int("embed_dim", self.embed_dim, 1)
+            if self.embedding == "onehot" and self.embed_dim != v:
+                raise ValueError(f"embed_dim: one-hot embeddings have dimension vocab={v}, got {self.embed_dim}")
+        if self.token_magnitudes is not None:
+            mags = list(self.token_magnitudes)
+            if len(mags) != v or not all(math.isfinite(m) and m > 0 for m in mags):
+                raise ValueError(f"token_magnitudes: need {v} finite positive numbers, got {mags}")
+        if self.wildcard_probs is not None:
+            table = np.asarray(self.wildcard_probs, dtype=float)
+            if table.shape != (k, v) or (table < 0).any() or not np.allclose(table.sum(1), 1.0, atol=1e-6):
+                raise ValueError(
+                    f"wildcard_probs: need a [locations={k}, vocab={v}] table of non-negative rows "
+                    f"summing to 1, got shape {table.shape}"
+                )
+        if self.redraw is not None:
+            _require_int("redraw", self.redraw, 0, self.wildcards, f" (0 .. K - L = {self.wildcards})")
+
+
+@dataclass
+class TokenTasks:
+    """The tasks of R replicas (shapes with leading replica dim R).
+
+    subsets [R, K, P] long; pattern_tokens [R, G, K] long (-1 at wildcards);
+    pattern_mask [R, G, K] bool (True at pattern locations); embeddings [R, V, d] float
+    (rows scaled by the token magnitudes).
+    """
+
+    spec: TokenTaskSpec
+    seeds: list[int]
+    subsets: Tensor
+    pattern_tokens: Tensor
+    pattern_mask: Tensor
+    embeddings: Tensor
+    onehot: bool = field(default=True)
+
+    @property
+    def replicas(self) -> int:
+        return len(self.seeds)
+
+    def plus_mask(self) -> Tensor:
+        """[R, K, V] bool: token a appears at location k in at least one global pattern."""
+        r, _, k = self.pattern_tokens.shape
+        mask = torch.zeros(r, k, self.spec.vocab + 1, dtype=torch.bool)
+        idx = torch.where(self.pattern_mask, self.pattern_tokens, self.spec.vocab)  # wildcard -> dummy
+        mask.scatter_(2, idx.transpose(1, 2), True)
+        return mask[..., : self.spec.vocab]
+
+    def select(self, index: Sequence[int]) -> "TokenTasks":
+        """The sub-batch of replicas at ``index`` (same seeds, same tensors)."""
+        idx = torch.as_tensor(list(index), dtype=torch.long)
+        return TokenTasks(
+            self.spec,
+            [self.seeds[i] for i in idx.tolist()],
+            self.subsets[idx],
+            self.pattern_tokens[idx],
+            self.pattern_mask[idx],
+            self.embeddings[idx],
+            self.onehot,
+        )
+
+
+def _draw_task(spec: TokenTaskSpec, gen: torch.Generator, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """One replica's subsets [K, P], pattern tokens [G, K], mask [G, K], embeddings [V, d]."""
+    v, k, p, g, length = spec.vocab, spec.locations, spec.per_location, spec.patterns, spec.pattern_len
+    subsets = torch.rand(k, v, generator=gen).argsort(dim=1)[:, :p]
+    chosen = torch.rand(g, k, generator=gen).argsort(dim=1)[:, :length]  # pattern locations
+    mask = torch.zeros(g, k, dtype=torch.bool).scatter_(1, chosen, True)
+    pick = torch.randint(p, (g, k), generator=gen)  # which subset entry each location would use
+    tokens = torch.where(mask, subsets.gather(1, pick.T).T, torch.full((g, k), -1))
+    if spec.embedding == "onehot":
+        emb = torch.eye(v, dtype=dtype)
+    else:
+        emb = torch.randn(v, spec.dim, generator=gen, dtype=torch.float64)
+        emb = (emb / emb.norm(dim=1, keepdim=True)).to(dtype)
+    if spec.token_magnitudes is not None:
+        emb = emb * torch.tensor(spec.token_magnitudes, dtype=dtype).unsqueeze(1)
+    return subsets, tokens, mask, emb
+
+
+def make_tasks(spec: TokenTaskSpec, seeds: Sequence[int], dtype: torch.dtype = torch.float32) -> TokenTasks:
+    """Draw the task of every seed from its own ``task`` generator; returns :class:`TokenTasks`."""
+    seeds = check_seeds(seeds)
+    parts = [_draw_task(spec, replica_generator(s, "task"), dtype) for s in seeds]
+    subsets, tokens, mask, emb = (torch.stack(t) for t in zip(*parts))
+    return TokenTasks(spec, seeds, subsets, tokens, mask, emb, spec.embedding == "onehot")
+
+
+class TokenSampler:
+    """Two-view token batches for R replicas, each from its own ``data`` generator.
+
+    Calling the sampler returns the next step's views ``(tok1, tok2)``, each a long tensor
+    [R, N, K] of token ids (N = ``batch_size``). Draws are made in chunks of
+    :data:`DATA_CHUNK_STEPS` steps per replica, in a fixed order: pattern ids [C, N], first-view
+    fillers [C, N, K], second-view fillers [C, N, K], then (only when ``redraw`` is smaller
+    than the number of wildcards) uniform keys [C, N, K] choosing which wildcards to re-draw.
+    """
+
+    def __init__(self, tasks: TokenTasks, batch_size: int = 128):
+        self.tasks = tasks
+        self.batch_size = _require_int("batch_size", batch_size, 2)
+        self.generators = [replica_generator(s, "data") for s in tasks.seeds]
+        spec = tasks.spec
+        self._cdf = None
+        if spec.wildcard_probs is not None:
+            table = torch.tensor(spec.wildcard_probs, dtype=torch.float64)
+            self._cdf = (table / table.sum(1, keepdim=True)).cumsum(1)
+        self._chunk: Tensor | None = None  # [C, 2, R, N, K]
+        self._pos = DATA_CHUNK_STEPS
+
+    def __call__(self) -> tuple[Tensor, Tensor]:
+        if self._pos == DATA_CHUNK_STEPS:
+            self._chunk = self.draw_chunk()
+            self._pos = 0
+        views = self._chunk[self._pos]
+        self._pos += 1
+        return views[0], views[1]
+
+    def _fillers(self, gen: torch.Generator, shape: tuple[int, ...]) -> Tensor:
+        """Wildcard fillers [C, N, K]: uniform over V, or from the per-location table."""
+        v = self.tasks.spec.vocab
+        if self._cdf is None:
+            return torch.randint(v, shape, generator=gen)
+        u = torch.rand(shape, generator=gen, dtype=torch.float64)  # [C, N, K]
+        k = shape[-1]
+        flat = u.reshape(-1, k).T.contiguous()  # [K, C*N]
+        idx = torch.searchsorted(self._cdf, flat, right=True).clamp_(max=v - 1)
+        return idx.T.reshape(shape)
+
+    def _draw_replica(self, gen: torch.Generator) -> tuple[Tensor, ...]:
+        spec = self.tasks.spec
+        c, n, k = DATA_CHUNK_STEPS, self.batch_size, spec.locations
+        pattern = torch.randint(spec.patterns, (c, n), generator=gen)
+        fill1 = self._fillers(gen, (c, n, k))
+        fill2 = self._fillers(gen, (c, n, k))
+        keys = None
+        if spec.redraw_count < spec.wildcards:
+            keys = torch.rand((c, n, k), generator=gen)
+        return pattern, fill1, fill2, keys
+
+    def draw_chunk(self) -> Tensor:
+        """The next :data:`DATA_CHUNK_STEPS` steps of every replica, [C, 2, R, N, K] long."""
+        return self.draw_chunk_with_patterns()[0]
+
+    def draw_chunk_with_patterns(self) -> tuple[Tensor, Tensor]:
+        """Like :meth:`draw_chunk`, also returning each sample's pattern id [C, R, N]."""
+        spec = self.tasks.spec
+        parts = [self._draw_replica(g) for g in self.generators]
+        pattern = torch.stack([p[0] for p in parts])  # [R, C, N]
+        fill1 = torch.stack([p[1] for p in parts])  # [R, C, N, K]
+        fill2 = torch.stack([p[2] for p in parts])
+        r, c, n = pattern.shape
+        flat = pattern.reshape(r, c * n, 1).expand(r, c * n, spec.locations)
+        tokens = self.tasks.pattern_tokens.gather(1, flat).reshape(r, c, n, -1)
+        mask = self.tasks.pattern_mask.gather(1, flat).reshape(r, c, n, -1)
+        view1 = torch.where(mask, tokens, fill1)
+        second_fill = fill2
+        if parts[0][3] is not None:
+            keys = torch.stack([p[3] for p in parts])
+            second_fill = torch.where(_redraw_selection(keys, mask, spec.redraw_count), fill2, fill1)
+        view2 = torch.where(mask, tokens, second_fill)
+        chunk = torch.stack([view1, view2]).permute(2, 0, 1, 3, 4).contiguous()
+        return chunk, pattern.transpose(0, 1).contiguous()
+
+
+def _redraw_selection(keys: Tensor, mask: Tensor, count: int) -> Tensor:
+    """bool [..., K]: the ``count`` wildcard locations with the smallest keys (pattern locations excluded)."""
+    keys = keys.masked_fill(mask, 2.0)  # pattern locations sort last
+    rank = keys.argsort(dim=-1).argsort(dim=-1)
+    return rank < count
+
+
+def embed(tokens: Tensor, embeddings: Tensor) -> Tensor:
+    """Inputs ``x [R, N, K, d]`` of token ids ``tokens [R, N, K]`` under ``embeddings [R, V, d]``."""
+    r, n, k = tokens.shape
+    flat = tokens.reshape(r, n * k, 1).expand(r, n * k, embeddings.shape[-1])
+    return embeddings.gather(1, flat).reshape(r, n, k, -1)

@@ -1,0 +1,100 @@
+"""What the trained filters of the receptive-field network have learned (PAPER.md section 5).
+
+Shapes: filters ``first [R, K, M, d]`` (filter m of RF k), token embeddings ``[R, V, d]``,
+``plus [R, K, V]`` bool (token a appears at RF k in at least one global pattern, from
+:meth:`nlcl_utils.data.tokens.TokenTasks.plus_mask`).
+
+* cosine ``[R, K, M, V]``: cosine between filter (k, m) and token a's embedding (absolute value
+  when ``absolute=True``, which the paper uses for the linear activation: a linear filter's
+  sign is arbitrary).
+* token score ``[R, K, V]``: max over the RF's filters of the cosine.
+* chi+ ``[R]``: mean score over the plus tokens of each RF, then mean over RFs; chi- ``[R]``:
+  the same over the other tokens. RFs with no plus (or no other) token are left out of that
+  average.
+* selective fraction ``[R]``: fraction of the K*M filters whose best token cosine is
+  >= ``threshold`` (0.9).
+* coverage ``[R]``: fraction of the (RF, plus token) pairs whose score is >= ``threshold``.
+* effective rank ``[R, K]``: of RF k's filter matrix with unit-norm rows, ``exp(H(p))`` where
+  ``p`` are its singular values divided by their sum and H the Shannon entropy (Roy &
+  Vetterli 2007); 1 when all filters are parallel, ``min(M, d)`` when the normalized filters
+  have equal singular values.
+"""
+from __future__ import annotations
+
+import torch
+
+from nlcl_utils.data.tokens import TokenTasks
+
+Tensor = torch.Tensor
+SELECTIVE_THRESHOLD = 0.9
+_EPS = 1e-12
+
+
+def filter_token_cosines(first: Tensor, embeddings: Tensor, absolute: bool = False) -> Tensor:
+    """Cosine of every filter with every token embedding, [R, K, M, V]."""
+    w = first / first.norm(dim=-1, keepdim=True).clamp(min=_EPS)
+    e = embeddings / embeddings.norm(dim=-1, keepdim=True).clamp(min=_EPS)
+    cos = torch.einsum("rkmd,rvd->rkmv", w.to(torch.float64), e.to(torch.float64))
+    return cos.abs() if absolute else cos
+
+
+def token_scores(first: Tensor, embeddings: Tensor, absolute: bool = False) -> Tensor:
+    """score(k, a) = max over RF k's filters of the cosine with token a, [R, K, V]."""
+    return filter_token_cosines(first, embeddings, absolute).amax(dim=2)
+
+
+def _masked_mean_over_rfs(scores: Tensor, mask: Tensor) -> Tensor:
+    """Per RF mean of ``scores`` over the tokens in ``mask``, then mean over the RFs that have any; [R]."""
+    m = mask.to(scores.dtype)
+    count = m.sum(-1)  # [R, K]
+    per_rf = (scores * m).sum(-1) / count.clamp(min=1)
+    has = (count > 0).to(scores.dtype)
+    return (per_rf * has).sum(-1) / has.sum(-1)  # NaN if no RF has such tokens
+
+
+def chi_scores(scores: Tensor, plus: Tensor) -> tuple[Tensor, Tensor]:
+    """(chi+ [R], chi- [R]) from token scores [R, K, V] and the plus mask [R, K, V]."""
+    return _masked_mean_over_rfs(scores, plus), _masked_mean_over_rfs(scores, ~plus)
+
+
+def selective_fraction(first: Tensor, embeddings: Tensor, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD) -> Tensor:
+    """Fraction of filters whose best token cosine is >= threshold, [R]."""
+    best = filter_token_cosines(first, embeddings, absolute).amax(dim=-1)  # [R, K, M]
+    return (best >= threshold).to(torch.float64).mean((1, 2))
+
+
+def token_coverage(scores: Tensor, plus: Tensor, threshold: float = SELECTIVE_THRESHOLD) -> Tensor:
+    """Fraction of (RF, plus-token) pairs with score >= threshold, [R]."""
+    hit = (scores >= threshold) & plus
+    return hit.sum((1, 2)).to(torch.float64) / plus.sum((1, 2)).clamp(min=1).to(torch.float64)
+
+
+def effective_rank(first: Tensor) -> Tensor:
+    """exp(entropy of normalized singular values) of each RF's unit-row filter matrix, [R, K]."""
+    w = first.to(torch.float64)
+    w = w / w.norm(dim=-1, keepdim=True).clamp(min=_EPS)
+    sv = torch.linalg.svdvals(w)  # [R, K, min(M, d)]
+    p = sv / sv.sum(-1, keepdim=True).clamp(min=_EPS)
+    entropy = -(p * torch.log(p.clamp(min=1e-300))).sum(-1)
+    return entropy.exp()
+
+
+def token_metrics(first: Tensor, tasks: TokenTasks, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD) -> dict[str, Tensor]:
+    """All metrics of trained filters ``first [R, K, M, d]`` on ``tasks``.
+
+    Returns chi_plus [R], chi_minus [R], selective_fraction [R], coverage [R],
+    effective_rank [R] (mean over RFs), effective_rank_per_rf [R, K], scores [R, K, V].
+    """
+    scores = token_scores(first, tasks.embeddings, absolute)
+    plus = tasks.plus_mask()
+    chi_plus, chi_minus = chi_scores(scores, plus)
+    erank = effective_rank(first)
+    return {
+        "chi_plus": chi_plus,
+        "chi_minus": chi_minus,
+        "selective_fraction": selective_fraction(first, tasks.embeddings, absolute, threshold),
+        "coverage": token_coverage(scores, plus, threshold),
+        "effective_rank": erank.mean(-1),
+        "effective_rank_per_rf": erank,
+        "scores": scores,
+    }
