@@ -1,0 +1,281 @@
+"""Rotation symmetry of the linear two-layer network, exact population dynamics on token data."""
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlcl_utils import alpha_cl, metrics
+from nlcl_utils import two_layer_dynamics as tld
+from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks
+from nlcl_utils.models import ReceptiveFieldNet
+from nlcl_utils.train import TokenConfig
+
+F64 = torch.float64
+TINY = TokenTaskSpec(vocab=5, locations=3, per_location=2, patterns=4, pattern_len=2)
+
+
+def _net(spec=TINY, seeds=(1, 2), filters=4, out=3, batch=12):
+    tasks = make_tasks(spec, list(seeds), dtype=F64)
+    net = ReceptiveFieldNet.init(list(seeds), tasks.embeddings, spec.locations, filters, out, dtype=F64)
+    return tasks, net, TokenSampler(tasks, batch)()
+
+
+def _rotations(net, seed=0):
+    r, k, m, _ = net.first.shape
+    return tld.random_orthogonal((r, k), m, torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotation symmetry
+# ---------------------------------------------------------------------------------------------
+
+
+def test_random_orthogonal_and_rotation_path():
+    q = tld.random_orthogonal((3, 2), 5, torch.Generator().manual_seed(0))
+    eye = torch.eye(5, dtype=F64)
+    assert torch.allclose(q @ q.transpose(-1, -2), eye.expand_as(q), atol=1e-13)
+    a = torch.randn(5, 5, dtype=F64)
+    skew = a - a.T
+    assert torch.allclose(tld.rotation_path(skew, 0.0), eye)
+    path = tld.rotation_path(skew, 0.7)
+    assert torch.allclose(path @ path.T, eye, atol=1e-12)
+    with pytest.raises(ValueError, match="skew"):
+        tld.rotation_path(a, 0.5)
+    with pytest.raises(ValueError, match="n:"):
+        tld.random_orthogonal((2,), 0, torch.Generator())
+
+
+@pytest.mark.parametrize("bn", ["none", "mean"])
+def test_linear_outputs_invariant_under_compensated_rotation(bn):
+    tasks, net, (tok1, _) = _net()
+    slope = tld.activation_slopes(["linear", "linear"])
+    q = _rotations(net)
+    f = tld.rf_outputs(tok1, net.first, net.top, tasks.embeddings, slope, bn)
+    rf, rt = tld.rotate_filters(net.first, net.top, q)
+    assert torch.allclose(tld.rf_outputs(tok1, rf, rt, tasks.embeddings, slope, bn), f, rtol=0, atol=1e-13)
+    # The other compensation (V Q instead of V Q^T) is wrong: the check above can fail.
+    wrong = torch.einsum("rokm,rkmj->rokj", net.top.reshape(2, 3, 3, 4), q).reshape(net.top.shape)
+    assert (tld.rf_outputs(tok1, rf, wrong, tasks.embeddings, slope, bn) - f).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("activation, bn", [("relu", "none"), ("relu", "mean"), ("linear", "full"), ("relu", "full")])
+def test_rotation_breaks_for_relu_and_full_bn(activation, bn):
+    tasks, net, batch = _net()
+    change = tld.rotation_loss_change(batch, net.first, net.top, tasks.embeddings, activation, bn, _rotations(net))
+    assert change.shape == (2,) and (change > 1e-4).all()
+
+
+def test_rotation_output_change():
+    tasks, net, (tok1, _) = _net()
+    q = _rotations(net)
+    for bn in ("none", "mean"):
+        assert (tld.rotation_output_change(tok1, net.first, net.top, tasks.embeddings, "linear", bn, q) <= 1e-13).all()
+    assert (tld.rotation_output_change(tok1, net.first, net.top, tasks.embeddings, "relu", "none", q) > 1e-2).all()
+    assert (tld.rotation_output_change(tok1, net.first, net.top, tasks.embeddings, "linear", "full", q) > 1e-3).all()
+    with pytest.raises(ValueError, match="activation"):
+        tld.rotation_output_change(tok1, net.first, net.top, tasks.embeddings, "gelu", "none", q)
+
+
+@pytest.mark.parametrize("bn", ["none", "mean"])
+@pytest.mark.parametrize("loss", ["infonce", "quadratic"])
+def test_linear_loss_invariant(bn, loss):
+    tasks, net, batch = _net()
+    change = tld.rotation_loss_change(batch, net.first, net.top, tasks.embeddings, "linear", bn, _rotations(net), loss=loss)
+    assert (change <= 1e-12).all()
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+@pytest.mark.parametrize("bn", ["none", "full"])
+def test_rf_loss_matches_engine_reference(activation, bn):
+    tasks, _, batch = _net()
+    net = ReceptiveFieldNet.init([1, 2], tasks.embeddings, 3, 4, 3, dtype=F64, activation=activation, bn=bn == "full")
+    slope = tld.activation_slopes([activation] * 2)
+    mine = tld.rf_loss(batch, net.first, net.top, tasks.embeddings, slope, bn)
+    assert torch.allclose(mine, net.reference_loss(batch), rtol=1e-13)
+    u = F.normalize(tld.rf_outputs(batch[0], net.first, net.top, tasks.embeddings, slope, bn), dim=-1)
+    assert torch.allclose(u, net.reference_outputs(batch[0]), atol=1e-13)
+
+
+def test_homogeneous_matches_leaky_relu():
+    from nlcl_utils.activations import get_activation
+
+    u = torch.randn(3, 7, dtype=F64)
+    slope = torch.tensor([0.0, 1.0, 0.3], dtype=F64)
+    out = tld.homogeneous(u, slope)
+    assert torch.equal(out[0], torch.relu(u[0])) and torch.equal(out[1], u[1])
+    assert torch.allclose(out[2], get_activation("leaky_relu", slope=0.3)(u[2]))
+
+
+def test_equivariance_gap_linear_zero_relu_not():
+    cfg = dict(vocab=6, locations=3, per_location=2, patterns=4, pattern_len=2, beta=2, out_dim=4, batch_size=16,
+               bn=False, dtype="float64")
+    seeds = [3, 4]
+    q = tld.random_orthogonal((2, 3), 4, torch.Generator().manual_seed(1))
+    gap_lin, rotated = tld.equivariance_gap(TokenConfig(activation="linear", **cfg), seeds, q, 30)
+    gap_relu, _ = tld.equivariance_gap(TokenConfig(activation="relu", **cfg), seeds, q, 30)
+    assert rotated.shape == (2, 3, 4, 6)
+    assert (gap_lin <= 1e-12).all() and (gap_relu >= 1e-3).all()
+
+
+def test_chance_selective_fraction_exact_cases_and_monte_carlo():
+    assert tld.chance_selective_fraction(1) == 1.0
+    assert math.isclose(tld.chance_selective_fraction(3), 0.3, rel_tol=1e-9)  # u_1 uniform on [-1, 1]
+    assert math.isclose(tld.chance_selective_fraction(5), 0.0725, rel_tol=1e-9)  # density ~ (1 - t^2)
+    u = torch.randn(200_000, 4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    u = u / u.norm(dim=1, keepdim=True)
+    mc = (u.abs().max(1).values >= 0.9).double().mean().item()
+    assert abs(mc - tld.chance_selective_fraction(4)) < 4e-3
+    with pytest.raises(ValueError, match="threshold"):
+        tld.chance_selective_fraction(4, threshold=0.7)
+    with pytest.raises(ValueError, match="n:"):
+        tld.chance_selective_fraction(0)
+
+
+def test_distinct_selected_tokens():
+    cos = torch.zeros(1, 2, 3, 4, dtype=F64)
+    cos[0, 0, 0, 1] = cos[0, 0, 1, 1] = 0.95  # two filters on token 1
+    cos[0, 0, 2, 3] = 0.99
+    cos[0, 1, :, 2] = 0.5  # below threshold
+    assert tld.distinct_selected_tokens(cos).tolist() == [[2, 0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Population
+# ---------------------------------------------------------------------------------------------
+
+
+def _brute_force(tasks, r):
+    """Python loops over patterns and fillers: {(tok1, tok2): prob}."""
+    spec = tasks.spec
+    out = {}
+    for g in range(spec.patterns):
+        base = tasks.pattern_tokens[r, g].tolist()
+        wild = [i for i, t in enumerate(base) if t < 0]
+        for a in itertools.product(range(spec.vocab), repeat=len(wild)):
+            for b in itertools.product(range(spec.vocab), repeat=len(wild)):
+                x1, x2 = list(base), list(base)
+                for i, j in enumerate(wild):
+                    x1[j], x2[j] = a[i], b[i]
+                key = (tuple(x1), tuple(x2))
+                out[key] = out.get(key, 0.0) + 1.0 / spec.patterns / spec.vocab ** (2 * len(wild))
+    return out
+
+
+def test_enumeration_matches_brute_force():
+    tasks = make_tasks(TINY, [5, 6], dtype=F64)
+    pop = tld.enumerate_population(tasks)
+    assert pop.support == tld.support_size(TINY) == 4 * 5**2
+    for r in range(2):
+        got = {}
+        for t1, t2, p in zip(pop.tok1[r].tolist(), pop.tok2[r].tolist(), pop.prob[r].tolist()):
+            got[(tuple(t1), tuple(t2))] = got.get((tuple(t1), tuple(t2)), 0.0) + p
+        want = _brute_force(tasks, r)
+        assert got.keys() == want.keys()
+        assert all(math.isclose(got[key], want[key], rel_tol=1e-12) for key in want)
+
+
+def test_enumeration_with_wildcard_table():
+    probs = tuple(tuple(row) for row in torch.softmax(torch.randn(3, 5, generator=torch.Generator().manual_seed(0)), 1).tolist())
+    spec = TokenTaskSpec(vocab=5, locations=3, per_location=2, patterns=4, pattern_len=1, wildcard_probs=probs)
+    pop = tld.enumerate_population(make_tasks(spec, [1], dtype=F64))
+    assert torch.allclose(pop.prob.sum(1), torch.ones(1, dtype=F64))
+    joint = tld.pair_table(pop)  # marginal of a location's token in view 1 vs the definition
+    tasks = make_tasks(spec, [1], dtype=F64)
+    for k in range(3):
+        expected = torch.zeros(5, dtype=F64)
+        for g in range(4):
+            tok = tasks.pattern_tokens[0, g, k].item()
+            if tok >= 0:
+                expected[tok] += 0.25
+            else:
+                expected += 0.25 * torch.tensor(probs[k], dtype=F64)
+        assert torch.allclose(joint[0, k, k].sum(1), expected, atol=1e-12)
+
+
+def test_enumeration_errors():
+    tasks = make_tasks(TokenTaskSpec(), [1])
+    with pytest.raises(ValueError, match="max_support"):
+        tld.enumerate_population(tasks)
+    spec = TokenTaskSpec(vocab=5, locations=4, per_location=2, patterns=3, pattern_len=2, redraw=1)
+    with pytest.raises(ValueError, match="redraw"):
+        tld.enumerate_population(make_tasks(spec, [1]))
+
+
+def _instance(activations=("linear", "relu"), inits=(1, 2), filters=3, out=4):
+    return tld.population_instance(TINY, 0, list(inits), list(activations), filters, out)
+
+
+@pytest.mark.parametrize("bn", ["none", "mean"])
+def test_population_energy_table_equals_direct_sum(bn):
+    pop, w, v, slope = _instance()
+    w = w + 0.3 * torch.randn(w.shape, generator=torch.Generator().manual_seed(0), dtype=F64)
+    fast = tld.population_energy(w, v, pop, slope)
+    direct = tld.population_energy_direct(w, v, pop, slope, bn)
+    assert torch.allclose(fast, direct, rtol=1e-12, atol=1e-15)
+
+
+def test_population_energy_is_minus_quadratic_loss():
+    """Uniform support (uniform fillers): E = -L_quad - tr V[f] / (S - 1) on the batch of all S points."""
+    pop, w, v, slope = _instance()
+    assert torch.allclose(pop.prob, pop.prob[:, :1].expand_as(pop.prob))
+    table = tld.hidden_table(w, pop.embeddings, slope)
+    f1 = tld._gather_hidden(table, pop.tok1).flatten(2) @ v.transpose(1, 2)
+    f2 = tld._gather_hidden(table, pop.tok2).flatten(2) @ v.transpose(1, 2)
+    s = pop.support
+    trace_var = ((f1 - f1.mean(1, keepdim=True)) ** 2).sum(-1).mean(1)
+    expected = -alpha_cl.quadratic_loss(f1, f2) - trace_var / (s - 1)
+    assert torch.allclose(tld.population_energy(w, v, pop, slope), expected, rtol=1e-11)
+
+
+def test_linear_gated_covariances_are_the_same_for_every_filter():
+    pop, w, _, slope = _instance(activations=("linear", "relu"), inits=(2,))
+    cov = tld.gated_covariances(w, pop, slope)  # [R, K*M, K*M, d, d], K=3, M=3
+    lin, relu = cov[0].view(3, 3, 3, 3, 5, 5), cov[1].view(3, 3, 3, 3, 5, 5)
+    assert torch.allclose(lin, lin[:, :1, :, :1].expand_as(lin), rtol=0, atol=1e-15)  # independent of m, m'
+    assert (relu - relu[:, :1, :, :1]).abs().max() > 1e-3
+
+
+def test_energy_gradient_is_gated_covariance_times_filters():
+    """grad_{w_km} E = 2 sum_{k'm'} (V^T V)_{km,k'm'} Cov(x~_km, x~'_k'm') w_k'm' (homogeneous h).
+
+    For linear h, x~ = x: the same matrices drive every filter of a receptive field."""
+    pop, w, v, _ = _instance(activations=("linear", "relu", "relu"), inits=(3,))
+    slope = torch.tensor([1.0, 0.0, 0.3], dtype=F64)  # linear, ReLU, LeakyReLU(0.3)
+    w = w.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(tld.population_energy(w, v, pop, slope).sum(), [w])
+    closed = tld.energy_gradient_closed_form(w.detach(), v, pop, slope)
+    assert torch.allclose(grad, closed, rtol=1e-10, atol=1e-13)
+
+
+def test_flow_keeps_constraints_increases_energy_and_linear_collapses():
+    pop, w, v, slope = _instance(inits=(1, 2, 3))
+    traj = tld.integrate_flow(pop, w, v, slope, steps=600, dt=0.25, record_every=100)
+    assert traj.steps == [0, 100, 200, 300, 400, 500, 600]
+    assert torch.allclose(traj.first.norm(dim=-1), torch.ones((), dtype=F64), atol=1e-12)
+    assert torch.allclose(traj.top.flatten(2).norm(dim=-1), torch.ones((), dtype=F64), atol=1e-12)
+    assert (traj.energy[-1] > traj.energy[0]).all() and (traj.energy.diff(dim=0) > -1e-9).all()
+    erank = metrics.effective_rank(traj.first[-1])  # [R, K]
+    assert (erank[:3] < 1.01).all()  # linear replicas: every RF's filters parallel
+    assert traj.grad_norm[-1, :3].max() < 1e-6
+
+
+def test_population_errors():
+    pop, w, v, slope = _instance()
+    with pytest.raises(ValueError, match="activations"):
+        tld.activation_slopes(["relu", "tanh"])
+    with pytest.raises(ValueError, match="steps"):
+        tld.integrate_flow(pop, w, v, slope, steps=0)
+    with pytest.raises(ValueError, match="dt"):
+        tld.integrate_flow(pop, w, v, slope, steps=5, dt=-1.0)
+    with pytest.raises(ValueError, match="slope"):
+        tld.population_energy(w, v, pop, slope[:1])
+    with pytest.raises(ValueError, match="top"):
+        tld.population_energy(w, v[:, :, :-1], pop, slope)
+    with pytest.raises(ValueError, match="bn"):
+        tld.rf_outputs(pop.tok1[:, :4], w, v, pop.embeddings, slope, bn="batch")
+    with pytest.raises(ValueError, match="q:"):
+        tld.rotate_filters(w, v, torch.eye(2, dtype=F64).expand(4, 3, 2, 2))
+    with pytest.raises(ValueError, match="spec"):
+        tld.population_instance(TokenTaskSpec(), 0, [1], ["relu"], 2, 2)
