@@ -34,7 +34,7 @@ n_trials = 4  # random networks and batches per setting (a replica dimension)
 input_dim = 10  # dimension of the inputs x
 hidden_dim = 16  # hidden width of the small nonlinear test network
 output_dim = 8  # output dimension of the test network
-view_noise = 0.3  # second view x' = x + view_noise * Gaussian noise
+view_noise = 0.3  # the second view adds view_noise times Gaussian noise to x
 kernel_features = [1, 3, 10, 40]  # numbers L of non-negative kernel features
 kernel_batch = 32  # batch size for the kernel-structure analysis
 alpha_taus = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 20.0]  # temperatures for "how kernel-like is InfoNCE's alpha"

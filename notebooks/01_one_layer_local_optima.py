@@ -526,7 +526,7 @@ for ax, loss in zip(axes[0], P.train_losses):
     ax.set_xlabel("nodes n")
     ax.set_title("quadratic loss (uniform α)" if loss == "quadratic" else f"InfoNCE (τ = {P.tau_per_node:g}·n)")
 axes[0][0].set_ylabel("fraction of components captured")
-axes[0][0].legend(fontsize="small", loc="lower right")
+axes[0][0].legend(fontsize="small", loc="upper left")
 plotting.savefig(fig, FIG_DIR, "coverage_vs_width")
 
 # %% [markdown]

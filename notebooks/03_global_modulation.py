@@ -64,12 +64,12 @@ per_location = 5
 patterns = 40
 pattern_len = 5
 beta = 5.0
-redraw_counts = [5, 2, 0]  # wildcards the second view re-draws (5 = all = the paper)
+redraw_counts = [5, 2, 0]  # wildcards the second view re-draws (5, i.e. all, is the paper)
 matched_redraws = [5, 0]  # redraw counts of the frequency-matched control
 n_matched = 2  # filler-only tokens per location made as frequent as a pattern token
 pattern_counts = [10, 40, 80]  # G sweep
 ablations = ["bn_off", "quadratic"]
-lock_threshold = 0.9  # "locked on": best cosine with the token's embedding >= this
+lock_threshold = 0.9  # "locked on" means best cosine with the token embedding at least this
 seed = 0  # first training seed (seeds seed .. seed + n_seeds - 1) and seed of the theory draws
 
 # %%

@@ -54,6 +54,19 @@ def test_committed_claims_pass(name):
     assert not failed, f"{name}: committed claims failed: {failed}"
 
 
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_papermill_sees_every_parameter(name):
+    """papermill's own parser (used by `papermill -p`) reads the same parameters as the runner.
+
+    It skips lines it cannot parse (e.g. a comment with a second '='), and then warns that an
+    override is unknown although the notebook defines it.
+    """
+    import papermill
+
+    seen = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    assert sorted(seen) == sorted(regenerate.notebook_defaults(name))
+
+
 def test_manifest_matches_figures_on_disk():
     manifest = json.loads((ROOT / "figures" / "MANIFEST.json").read_text())["notebooks"]
     assert sorted(manifest) == NOTEBOOK_NAMES
