@@ -37,11 +37,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from nlcl_utils import activations
 from nlcl_utils.data.mixture import MixtureTask
-from nlcl_utils.train import progress_enabled
+from nlcl_utils import progress as progress_bars
 
 Tensor = torch.Tensor
 
@@ -183,8 +182,7 @@ def integrate_flow(
     b = w.shape[0]
     steps = torch.zeros(b, dtype=torch.long)
     active = torch.arange(b)
-    # progress_enabled also honours TQDM_DISABLE (tqdm's notebook bar ignores that variable).
-    bar = tqdm(total=max_steps, desc="flow", leave=False, disable=not progress_enabled(progress))
+    bar = progress_bars.bar(total=max_steps, desc="flow", leave=False, progress=progress)
     done = 0
     while done < max_steps and active.numel() > 0:
         n = min(check_every, max_steps - done)

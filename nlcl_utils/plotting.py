@@ -6,6 +6,9 @@
   or ``$NLCL_FIGURES_DIR/NN_name/`` when the pipeline or the tests redirect them.
 * :func:`savefig` writes PNG and PDF with all volatile metadata removed (same figure, same
   bytes) and shows the very same PNG inline when running in a Jupyter kernel.
+
+Determinism needs the figure itself to be deterministic too: seaborn's ``stripplot`` jitter
+draws from an unseeded generator, so use ``swarmplot`` (or jitter from a seeded generator).
 """
 from __future__ import annotations
 

@@ -117,6 +117,7 @@ def clean_notebook(nb) -> None:
     Cell ids become a hash of the cell's position and source, so unchanged code keeps them.
     """
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)  # ipywidgets state: random model ids
     for index, cell in enumerate(nb.cells):
         cell.id = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
         cell.metadata.pop("papermill", None)

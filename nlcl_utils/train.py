@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
+from nlcl_utils import progress as progress_bars
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks, TokenTaskSpec, check_seeds, make_tasks
 from nlcl_utils.models import LOSS_NAMES, ReceptiveFieldNet
@@ -88,12 +88,6 @@ def _check_snapshot_steps(snapshot_steps: Sequence[int], steps: int) -> list[int
     if chosen and (chosen[0] < 0 or chosen[-1] > steps):
         raise ValueError(f"snapshot_steps: each must be in [0, steps={steps}], got {list(snapshot_steps)}")
     return chosen
-
-
-def progress_enabled(progress: bool) -> bool:
-    """Whether to show a bar: ``progress`` and not disabled by the TQDM_DISABLE environment variable."""
-    flag = os.environ.get("TQDM_DISABLE", "").strip().lower()
-    return bool(progress) and flag in ("", "0", "false", "no")
 
 
 def _finite_per_replica(loss: Tensor, grads: list[Tensor]) -> Tensor:
@@ -149,7 +143,7 @@ def _train_loop(
     nan_step = torch.full((replicas,), -1, dtype=torch.long)
     pending = list(chosen)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, disable=not progress_enabled(progress), mininterval=0.5, leave=False)
+    bar = progress_bars.bar(total=steps, desc=desc, progress=progress, mininterval=0.5, leave=False)
     for step in range(steps + 1):
         while pending and pending[0] == step:
             slot = len(chosen) - len(pending)

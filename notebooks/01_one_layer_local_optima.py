@@ -39,14 +39,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from tqdm.auto import tqdm
 
 from nlcl_utils import claims, params, plotting
 from nlcl_utils import dynamics as dy
 from nlcl_utils import optima as op
 from nlcl_utils.data.mixture import make_mixture
 from nlcl_utils.models import OneLayerNet
-from nlcl_utils.train import progress_enabled, train
+from nlcl_utils.progress import bar
+from nlcl_utils.train import train
 
 # %% tags=["parameters"]
 n_components = 8  # C, number of mixture components (patterns)
@@ -293,7 +293,7 @@ def train_width(loss: str, activation: str, n: int):
 
 runs = [(loss, act, n) for loss in P.train_losses for act in ("relu", "linear") for n in P.widths]
 train_rows = []
-for loss, act, n in tqdm(runs, desc="train", disable=not progress_enabled(True)):
+for loss, act, n in bar(runs, desc="train"):
     w = train_width(loss, act, n)
     linear = act == "linear"
     captured = op.best_cosine_to_centres(w, task.centres, sign_aware=linear) >= P.cos_threshold  # [R, C]
@@ -330,7 +330,7 @@ print(trained.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # %%
 overlap_settings = [("simplex", P.noise)] + [("simplex", s) for s in P.overlap_noises] + [("random", s) for s in P.overlap_random_noises]
 overlap_rows = []
-for layout, sigma in tqdm(overlap_settings, desc="overlap", disable=not progress_enabled(True)):
+for layout, sigma in bar(overlap_settings, desc="overlap"):
     t = make_mixture(P.n_components, P.dim, sigma, magnitudes=[P.major_magnitude] + [1.0] * (P.n_components - 1),
                      layout=layout, seed=P.task_seed)
     res = dy.integrate_flow(t, w0, 0.0, dt=P.flow_dt, tol=P.flow_tol, max_steps=P.flow_max_steps)

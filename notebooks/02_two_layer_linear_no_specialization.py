@@ -491,7 +491,7 @@ axes[0].set(yscale="log", xlabel="rotation angle θ  (Q = exp(θA))", ylabel="ma
             title="Loss along a rotation of every RF's filters")
 axes[0].legend(fontsize=7, ncol=2, loc="center right")
 gaps = pd.DataFrame([{"activation": act, "gap": g} for act in ACTS for g in eq_gap[act].clamp(min=floor).tolist()])
-sns.stripplot(data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5, legend=False)
+sns.swarmplot(data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5, legend=False)
 axes[1].axhline(1e-6, color=plotting.PALETTE[3], lw=1, ls="--", label="claim bound 1e-6")
 axes[1].set(yscale="log", xlabel="", ylabel="|Q W(T) − W_rot(T)| / |W(T)|",
             title=f"Training from W and from QW ({P.equivariance_steps} steps, no BN)")

@@ -36,9 +36,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from tqdm.auto import tqdm
 
 from nlcl_utils import claims, global_modulation as gm, metrics, params, plotting, priority, train
+from nlcl_utils.progress import bar
 
 # %% tags=["parameters"]
 # Theory (exact moments, float64)
@@ -314,7 +314,7 @@ plan += [(f"matched, redraw {r}", match_tables, {"redraw": r}) for r in P.matche
 plan += [(name, None, {"bn": False} if name == "bn_off" else {"loss": "quadratic"}) for name in P.ablations]
 plan += [(f"G={g}", None, {"patterns": g}) for g in P.pattern_counts if g != P.patterns]
 RUNS = {}
-for label, tables, changes in tqdm(plan, desc="configurations"):
+for label, tables, changes in bar(plan, desc="configurations"):
     RUNS[label] = run_case(label, tables, **changes)
 print(f"{len(RUNS)} configurations x {P.n_seeds} seeds; replicas stopped by the NaN guard:",
       sum(r["nan"] for r in RUNS.values()))

@@ -42,6 +42,8 @@ def test_pair_in_sync(name):
     assert all(c.get("outputs") or c.cell_type != "code" or not c.source.strip() or c.execution_count
                for c in ipynb.cells), f"{name}.ipynb has unexecuted cells"
     assert "papermill" not in ipynb.metadata
+    widgets = [o for c in ipynb.cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not widgets, f"{name}.ipynb has widget outputs (random ids): use nlcl_utils.progress.bar, not tqdm"
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from nlcl_utils.models import OneLayerNet
-from nlcl_utils.train import TokenConfig, build_token_experiment, progress_enabled, run_tokens, train
+from nlcl_utils.progress import bar, enabled as progress_enabled
+from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens, train
 
 F64 = torch.float64
 
@@ -122,6 +123,8 @@ def test_progress_respects_tqdm_disable(monkeypatch):
     assert not progress_enabled(True)
     monkeypatch.setenv("TQDM_DISABLE", "")
     assert progress_enabled(True) and not progress_enabled(False)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert bar(range(3)).disable  # whichever tqdm class tqdm.auto picks
 
 
 @pytest.mark.parametrize(
