@@ -208,6 +208,7 @@ def execute(name: str, overrides: dict, profile: str, timeout: int) -> Outcome:
         papermill.execute_notebook(
             str(source), str(executed), parameters=overrides or None, kernel_name=KERNEL,
             cwd=str(NOTEBOOKS), execution_timeout=timeout, progress_bar=False, log_output=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # hush the kernel's start-up warnings
         )
     except Exception as exc:  # papermill wraps cell errors; report and keep committed outputs
         return Outcome(name, False, time.perf_counter() - start, _error_text(exc))
