@@ -213,34 +213,3 @@ def spearman(x: Tensor, y: Tensor) -> Tensor:
     rx = rx - rx.mean(-1, keepdim=True)
     ry = ry - ry.mean(-1, keepdim=True)
     return (rx * ry).sum(-1) / (rx.norm(dim=-1) * ry.norm(dim=-1))
-
-
-def per_replica_filler_sampler(tasks, wildcard_probs: Tensor, batch_size: int = 128):
-    """A two-view token sampler whose replica r fills wildcards from ``wildcard_probs[r]``.
-
-    tasks: :class:`nlcl_utils.data.tokens.TokenTasks` (R replicas); wildcard_probs [R, K, V].
-    The engine's :class:`~nlcl_utils.data.tokens.TokenSampler` takes one filler table for all
-    replicas; this wraps one engine sampler per replica (same seed, same task, its own table)
-    and stacks their batches, so replica r's stream is exactly what the engine draws for that
-    seed with that table. Returns a callable giving ``(view1, view2)``, each [R, N, K] long.
-    """
-    import dataclasses
-
-    from nlcl_utils.data.tokens import TokenSampler, TokenTasks
-
-    r, k, v = tasks.replicas, tasks.spec.locations, tasks.spec.vocab
-    table = torch.as_tensor(wildcard_probs, dtype=torch.float64)
-    if table.shape != (r, k, v):
-        raise ValueError(f"wildcard_probs: expected shape [R, K, V] = [{r}, {k}, {v}], got {tuple(table.shape)}")
-    samplers = []
-    for i in range(r):
-        spec = dataclasses.replace(tasks.spec, wildcard_probs=tuple(tuple(row) for row in table[i].tolist()))
-        one = tasks.select([i])
-        samplers.append(TokenSampler(TokenTasks(spec, one.seeds, one.subsets, one.pattern_tokens, one.pattern_mask,
-                                                one.embeddings, one.onehot), batch_size))
-
-    def sample() -> tuple[Tensor, Tensor]:
-        views = [s() for s in samplers]
-        return torch.cat([a for a, _ in views]), torch.cat([b for _, b in views])
-
-    return sample

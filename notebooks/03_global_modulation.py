@@ -38,6 +38,7 @@ import pandas as pd
 import seaborn as sns
 
 from nlcl_utils import claims, global_modulation as gm, metrics, params, plotting, priority, train
+from nlcl_utils.data.tokens import TokenSampler
 from nlcl_utils.progress import bar
 
 # %% tags=["parameters"]
@@ -292,7 +293,7 @@ def run_case(label, tables=None, **changes):
     cfg = dataclasses.replace(BASE, **changes)
     tasks, model, sampler = train.build_token_experiment(cfg, SEEDS)
     if tables is not None:
-        sampler = priority.per_replica_filler_sampler(tasks, tables, cfg.batch_size)
+        sampler = TokenSampler(tasks, cfg.batch_size, wildcard_probs=tables)  # one filler table per seed
     res = train.train(model, sampler, cfg.steps, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                       snapshot_steps=SNAPS, desc=label)
     snaps = res.snapshots["first"]  # [S, R, K, M, d]
@@ -343,9 +344,8 @@ print(f"token frequency at a location: pattern tokens {freq_pattern:.4f}, filler
 #   two views are identical (filler tokens are as invariant as pattern tokens).
 # * **Frequency-matched control** (`priority.matched_filler_probs`): at each location, the
 #   filler distribution is skewed so that `n_matched` filler-only tokens are *exactly* as
-#   frequent there as the least-used pattern tokens (each paired with one). The engine's
-#   sampler takes one filler table for all replicas, so `priority.per_replica_filler_sampler`
-#   stacks one engine sampler per seed, each with that seed's table.
+#   frequent there as the least-used pattern tokens (each paired with one). Each seed has its
+#   own task, hence its own table: the engine's sampler takes them as `wildcard_probs [R, K, V]`.
 #
 # With redraw 0 *and* matched frequency, a matched filler-only token and its pattern partner
 # differ only in what they say about the global pattern: that pair isolates global modulation.

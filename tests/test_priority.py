@@ -99,21 +99,3 @@ def test_bad_input():
         priority.rankdata(torch.tensor([1.0, float("nan")]))
     with pytest.raises(ValueError, match="x, y"):
         priority.spearman(torch.ones(3), torch.ones(4))
-
-
-def test_per_replica_filler_sampler_matches_engine_per_seed():
-    import dataclasses
-
-    tokens = pytest.importorskip("nlcl_utils.data.tokens")
-    spec = tokens.TokenTaskSpec(vocab=8, locations=4, per_location=3, patterns=6, pattern_len=2)
-    tasks = tokens.make_tasks(spec, [5, 6])
-    table, _ = priority.matched_filler_probs(tasks.pattern_tokens, spec.vocab, n_matched=1)
-    stacked = priority.per_replica_filler_sampler(tasks, table, batch_size=16)
-    v1, v2 = stacked()
-    for r, seed in enumerate([5, 6]):
-        alone_spec = dataclasses.replace(spec, wildcard_probs=tuple(tuple(row) for row in table[r].tolist()))
-        alone = tokens.TokenSampler(tokens.make_tasks(alone_spec, [seed]), batch_size=16)
-        a1, a2 = alone()
-        assert torch.equal(v1[r], a1[0]) and torch.equal(v2[r], a2[0])
-    with pytest.raises(ValueError, match="wildcard_probs"):
-        priority.per_replica_filler_sampler(tasks, table[:1], batch_size=16)

@@ -165,3 +165,23 @@ def test_bad_seeds_and_batch():
         TokenSampler(make_tasks(TokenTaskSpec(), [1]), 1)
     with pytest.raises(ValueError, match="purpose"):
         replica_generator(1, "weights")
+
+
+def test_per_replica_filler_tables_match_each_seed_alone():
+    """wildcard_probs [R, K, V]: replica r's stream is the one its seed draws with its own table."""
+    import dataclasses
+
+    spec = TokenTaskSpec(vocab=8, locations=4, per_location=3, patterns=6, pattern_len=2)
+    tasks = make_tasks(spec, [5, 6])
+    gen = torch.Generator().manual_seed(0)
+    table = torch.rand(2, 4, 8, generator=gen, dtype=torch.float64) ** 4
+    table = table / table.sum(-1, keepdim=True)
+    v1, v2 = TokenSampler(tasks, batch_size=16, wildcard_probs=table)()
+    for r, seed in enumerate([5, 6]):
+        alone_spec = dataclasses.replace(spec, wildcard_probs=tuple(tuple(row) for row in table[r].tolist()))
+        a1, a2 = TokenSampler(make_tasks(alone_spec, [seed]), batch_size=16)()
+        assert torch.equal(v1[r], a1[0]) and torch.equal(v2[r], a2[0])
+    with pytest.raises(ValueError, match="wildcard_probs"):
+        TokenSampler(tasks, batch_size=16, wildcard_probs=table[:1])
+    with pytest.raises(ValueError, match="wildcard_probs"):
+        TokenSampler(tasks, batch_size=16, wildcard_probs=table * 2)

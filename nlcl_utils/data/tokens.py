@@ -222,19 +222,34 @@ class TokenSampler:
     :data:`DATA_CHUNK_STEPS` steps per replica, in a fixed order: pattern ids [C, N], first-view
     fillers [C, N, K], second-view fillers [C, N, K], then (only when ``redraw`` is smaller
     than the number of wildcards) uniform keys [C, N, K] choosing which wildcards to re-draw.
+
+    Wildcard fillers are uniform over all V tokens, or drawn from the spec's per-location
+    table ``wildcard_probs`` [K, V]; ``wildcard_probs=`` here gives each replica its own table
+    ([R, K, V], overriding the spec's). A replica's stream depends only on its seed and its
+    own table, never on the other replicas.
     """
 
-    def __init__(self, tasks: TokenTasks, batch_size: int = 128):
+    def __init__(self, tasks: TokenTasks, batch_size: int = 128, wildcard_probs: Tensor | None = None):
         self.tasks = tasks
         self.batch_size = _require_int("batch_size", batch_size, 2)
         self.generators = [replica_generator(s, "data") for s in tasks.seeds]
-        spec = tasks.spec
-        self._cdf = None
-        if spec.wildcard_probs is not None:
-            table = torch.tensor(spec.wildcard_probs, dtype=torch.float64)
-            self._cdf = (table / table.sum(1, keepdim=True)).cumsum(1)
+        self._cdfs = self._filler_cdfs(wildcard_probs)  # per replica: [K, V] cumulative table or None
         self._chunk: Tensor | None = None  # [C, 2, R, N, K]
         self._pos = DATA_CHUNK_STEPS
+
+    def _filler_cdfs(self, wildcard_probs: Tensor | None) -> list[Tensor | None]:
+        spec, r = self.tasks.spec, self.tasks.replicas
+        if wildcard_probs is None:
+            if spec.wildcard_probs is None:
+                return [None] * r
+            table = torch.tensor(spec.wildcard_probs, dtype=torch.float64)
+            return [(table / table.sum(1, keepdim=True)).cumsum(1)] * r
+        table = torch.as_tensor(wildcard_probs, dtype=torch.float64)
+        expected = (r, spec.locations, spec.vocab)
+        if table.shape != expected or (table < 0).any() or (table.sum(-1) - 1).abs().max() > 1e-6:
+            raise ValueError(f"wildcard_probs: need an [R={r}, locations={spec.locations}, vocab={spec.vocab}] table "
+                             f"of non-negative rows summing to 1, got shape {tuple(table.shape)}")
+        return list((table / table.sum(-1, keepdim=True)).cumsum(-1).unbind(0))
 
     def __call__(self) -> tuple[Tensor, Tensor]:
         if self._pos == DATA_CHUNK_STEPS:
@@ -244,23 +259,23 @@ class TokenSampler:
         self._pos += 1
         return views[0], views[1]
 
-    def _fillers(self, gen: torch.Generator, shape: tuple[int, ...]) -> Tensor:
-        """Wildcard fillers [C, N, K]: uniform over V, or from the per-location table."""
+    def _fillers(self, gen: torch.Generator, cdf: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+        """Wildcard fillers [C, N, K]: uniform over V, or from a per-location cumulative table [K, V]."""
         v = self.tasks.spec.vocab
-        if self._cdf is None:
+        if cdf is None:
             return torch.randint(v, shape, generator=gen)
         u = torch.rand(shape, generator=gen, dtype=torch.float64)  # [C, N, K]
         k = shape[-1]
         flat = u.reshape(-1, k).T.contiguous()  # [K, C*N]
-        idx = torch.searchsorted(self._cdf, flat, right=True).clamp_(max=v - 1)
+        idx = torch.searchsorted(cdf, flat, right=True).clamp_(max=v - 1)
         return idx.T.reshape(shape)
 
-    def _draw_replica(self, gen: torch.Generator) -> tuple[Tensor, ...]:
+    def _draw_replica(self, gen: torch.Generator, cdf: Tensor | None) -> tuple[Tensor, ...]:
         spec = self.tasks.spec
         c, n, k = DATA_CHUNK_STEPS, self.batch_size, spec.locations
         pattern = torch.randint(spec.patterns, (c, n), generator=gen)
-        fill1 = self._fillers(gen, (c, n, k))
-        fill2 = self._fillers(gen, (c, n, k))
+        fill1 = self._fillers(gen, cdf, (c, n, k))
+        fill2 = self._fillers(gen, cdf, (c, n, k))
         keys = None
         if spec.redraw_count < spec.wildcards:
             keys = torch.rand((c, n, k), generator=gen)
@@ -273,7 +288,7 @@ class TokenSampler:
     def draw_chunk_with_patterns(self) -> tuple[Tensor, Tensor]:
         """Like :meth:`draw_chunk`, also returning each sample's pattern id [C, R, N]."""
         spec = self.tasks.spec
-        parts = [self._draw_replica(g) for g in self.generators]
+        parts = [self._draw_replica(g, cdf) for g, cdf in zip(self.generators, self._cdfs)]
         pattern = torch.stack([p[0] for p in parts])  # [R, C, N]
         fill1 = torch.stack([p[1] for p in parts])  # [R, C, N, K]
         fill2 = torch.stack([p[2] for p in parts])
