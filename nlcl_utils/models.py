@@ -9,7 +9,7 @@ where ``batch = (view1, view2)``.
   first layer ``first [R, K, M, d]`` (filter m of receptive field k), activation h, optional
   BatchNorm over the K*M hidden units (no affine parameters, biased batch variance, eps
   ``bn_eps``, statistics of each view's batch separately, as when the two views go through the
-  network in two forward passes), top layer ``top [R, out, K*M]`` (hidden unit index
+  network in two forward passes; ``bn_scale=False`` makes it mean-only: centring, no division), top layer ``top [R, out, K*M]`` (hidden unit index
   ``k*M + m``), no biases, L2-normalized output. Its inputs are token ids ``[R, N, K]``: the
   input of RF k is the embedding of the token there (``embeddings [R, V, d]``).
 * :class:`OneLayerNet`, ``f_j = h(w_j^T x)`` with ``weights [R, nodes, d]``, optional weight
@@ -154,10 +154,13 @@ class ReceptiveFieldNet:
         bn_mean_grad: bool = True,
         bn_var_grad: bool = False,
         bn_eps: float = 1e-5,
+        bn_scale: bool = True,
         loss: str = "infonce",
         tau: float = 0.1,
     ):
         check_loss(loss, tau)
+        if bn_var_grad and not bn_scale:
+            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
         self.act: Activation = get_activation(activation, slope=slope)
         r, k, m, d = first.shape
         if top.shape[0] != r or top.shape[2] != k * m:
@@ -174,6 +177,7 @@ class ReceptiveFieldNet:
         self.top = self._top_kmo.permute(0, 3, 1, 2).view(r, top.shape[1], k * m)
         self.embeddings = embeddings.to(first.dtype)
         self.bn, self.bn_mean_grad, self.bn_var_grad, self.bn_eps = bool(bn), bool(bn_mean_grad), bool(bn_var_grad), float(bn_eps)
+        self.bn_scale = bool(bn_scale)  # False: mean-only BN (centre each hidden unit, no division)
         self.loss_name, self.tau = loss, float(tau)
         vocab = embeddings.shape[1]
         eye = torch.eye(vocab, dtype=first.dtype)
@@ -274,8 +278,9 @@ class ReceptiveFieldNet:
     def _batch_norm(self, hidden: Tensor, counts: Tensor, n: int) -> tuple[Tensor, Tensor | None]:
         """Per-view BN of the token table ``hidden [R, K, M, 1, V]`` from counts [R, K, 1, 2, V].
 
-        Returns the normalized table [R, K, M, 2, V] and 1/sqrt(var + eps) [R, K, M, 2, 1]; without
-        BN the hidden table repeated for both views, and None.
+        Returns the normalized table [R, K, M, 2, V] and 1/sqrt(var + eps) [R, K, M, 2, 1]; for a
+        mean-only BN the centred table and None; without BN the hidden table repeated for both
+        views, and None.
         """
         if not self.bn:
             r, k, m, _, v = hidden.shape
@@ -283,6 +288,8 @@ class ReceptiveFieldNet:
         freq = counts / n
         mean = (hidden * freq).sum(-1, keepdim=True)  # [R, K, M, 2, 1]
         centred = hidden - mean
+        if not self.bn_scale:
+            return centred, None
         var = (centred * centred * freq).sum(-1, keepdim=True)
         inv_std = (var + self.bn_eps).rsqrt_()
         return centred.mul_(inv_std), inv_std
@@ -301,7 +308,7 @@ class ReceptiveFieldNet:
         if self.bn_var_grad:
             second = (grad_normed * normed).sum(-1, keepdim=True) / n
             grad = grad - counts * normed * second
-        return (grad * inv_std).sum(3)
+        return (grad if inv_std is None else grad * inv_std).sum(3)
 
     # -- autograd reference -----------------------------------------------------------------
     def reference_outputs(self, tokens: Tensor, first: Tensor | None = None, top: Tensor | None = None) -> Tensor:
@@ -315,9 +322,11 @@ class ReceptiveFieldNet:
         if self.bn:
             mean = hidden.mean(1, keepdim=True)
             mean = mean if self.bn_mean_grad else mean.detach()
-            var = ((hidden - mean) ** 2).mean(1, keepdim=True)
-            var = var if self.bn_var_grad else var.detach()
-            hidden = (hidden - mean) / torch.sqrt(var + self.bn_eps)
+            hidden = hidden - mean
+            if self.bn_scale:
+                var = (hidden**2).mean(1, keepdim=True)
+                var = var if self.bn_var_grad else var.detach()
+                hidden = hidden / torch.sqrt(var + self.bn_eps)
         f = hidden @ top.transpose(1, 2)
         return F.normalize(f, dim=-1, eps=NORM_EPS)
 

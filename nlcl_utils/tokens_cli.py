@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--bn", action=argparse.BooleanOptionalAction, default=d.bn, help="BatchNorm on the hidden units")
     net.add_argument("--bn-mean-grad", action=argparse.BooleanOptionalAction, default=d.bn_mean_grad, help="gradient through the BN batch mean")
     net.add_argument("--bn-var-grad", action=argparse.BooleanOptionalAction, default=d.bn_var_grad, help="gradient through the BN batch variance")
+    net.add_argument("--bn-scale", action=argparse.BooleanOptionalAction, default=d.bn_scale, help="divide by the batch standard deviation (--no-bn-scale: mean-only BN)")
     opt = p.add_argument_group("loss and optimizer")
     opt.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
     opt.add_argument("--tau", type=float, default=d.tau, help="InfoNCE temperature")
@@ -98,7 +99,7 @@ def config_from_args(args: argparse.Namespace) -> TokenConfig:
         pattern_len=args.pattern_len, embedding=args.embedding, embed_dim=args.embed_dim,
         token_magnitudes=args.token_magnitudes, redraw=args.redraw, beta=args.beta, out_dim=args.out_dim,
         activation=args.activation, slope=args.slope, bn=args.bn, bn_mean_grad=args.bn_mean_grad,
-        bn_var_grad=args.bn_var_grad, loss=args.loss, tau=args.tau, lr=args.lr, momentum=args.momentum,
+        bn_var_grad=args.bn_var_grad, bn_scale=args.bn_scale, loss=args.loss, tau=args.tau, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, batch_size=args.batch_size, steps=args.steps, dtype=args.dtype,
     )
 

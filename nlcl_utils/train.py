@@ -209,7 +209,7 @@ class TokenConfig:
 
     Task: see :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw). Network: beta
     (M = beta * per_location filters per RF), out_dim, activation (+ slope for leaky_relu),
-    bn, bn_mean_grad, bn_var_grad, bn_eps. Loss: loss, tau. Optimizer: lr, momentum,
+    bn, bn_mean_grad, bn_var_grad, bn_eps, bn_scale (False: mean-only BN). Loss: loss, tau. Optimizer: lr, momentum,
     weight_decay, batch_size, steps. dtype: ``"float32"`` (training) or ``"float64"``.
     """
 
@@ -231,6 +231,7 @@ class TokenConfig:
     bn_mean_grad: bool = True
     bn_var_grad: bool = False
     bn_eps: float = 1e-5
+    bn_scale: bool = True
     loss: str = "infonce"
     tau: float = 0.1
     lr: float = 0.02
@@ -273,6 +274,8 @@ class TokenConfig:
             raise ValueError(f"slope: must be in [0, 1], got {self.slope}")
         if not self.bn_eps > 0:
             raise ValueError(f"bn_eps: must be > 0, got {self.bn_eps}")
+        if self.bn_var_grad and not self.bn_scale:
+            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
         check_optimizer(self.steps, self.lr, self.momentum, self.weight_decay)
 
     def to_dict(self) -> dict:
@@ -327,7 +330,7 @@ def build_token_experiment(config: TokenConfig, seeds: Sequence[int]) -> tuple[T
     model = ReceptiveFieldNet.init(
         seeds, tasks.embeddings, config.locations, config.filters, config.out_dim, dtype=dtype,
         activation=config.activation, slope=config.slope, bn=config.bn, bn_mean_grad=config.bn_mean_grad,
-        bn_var_grad=config.bn_var_grad, bn_eps=config.bn_eps, loss=config.loss, tau=config.tau,
+        bn_var_grad=config.bn_var_grad, bn_eps=config.bn_eps, bn_scale=config.bn_scale, loss=config.loss, tau=config.tau,
     )
     return tasks, model, TokenSampler(tasks, config.batch_size)
 

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from nlcl_utils.data.tokens import TokenTasks, TokenTaskSpec, make_tasks
-from nlcl_utils.models import NORM_EPS, ReceptiveFieldNet, check_loss, reference_objective
+from nlcl_utils.models import NORM_EPS, ReceptiveFieldNet
 
 Tensor = torch.Tensor
 F64 = torch.float64
@@ -183,35 +183,22 @@ def rf_outputs(tokens: Tensor, first: Tensor, top: Tensor, embeddings: Tensor, s
     return hidden @ top.transpose(1, 2)
 
 
-def rf_loss(batch: tuple[Tensor, Tensor], first: Tensor, top: Tensor, embeddings: Tensor, slope: Tensor,
-            bn: str = "none", loss: str = "infonce", tau: float = 0.1) -> Tensor:
-    """The engine's training objective (L2-normalized outputs, InfoNCE or quadratic) with ``bn`` modes, [R]."""
-    check_loss(loss, tau)
-    u1, u2 = (F.normalize(rf_outputs(t, first, top, embeddings, slope, bn), dim=-1, eps=NORM_EPS) for t in batch)
-    return reference_objective(u1, u2, loss, tau)
-
-
 def rotation_loss_change(batch: tuple[Tensor, Tensor], first: Tensor, top: Tensor, embeddings: Tensor,
                          activation: str, bn: str, q: Tensor, loss: str = "infonce", tau: float = 0.1) -> Tensor:
     """Relative loss change ``|L(QW, VQ^T) - L(W, V)| / |L(W, V)|`` per replica, [R].
 
-    ``bn="none"`` and ``"full"`` evaluate the engine's own network
-    (:meth:`nlcl_utils.models.ReceptiveFieldNet.reference_loss`); ``"mean"`` (which the engine
-    does not offer) uses :func:`rf_loss`. Work in float64 for the symmetry to show at round-off.
+    Every ``bn`` mode evaluates the engine's own network
+    (:meth:`nlcl_utils.models.ReceptiveFieldNet.reference_loss`; ``"mean"`` is its
+    ``bn_scale=False``). Work in float64 for the symmetry to show at round-off.
     """
     _check_bn(bn)
     if activation not in SLOPES:
         raise ValueError(f"activation: must be one of {', '.join(SLOPES)}, got {activation!r}")
     rot_first, rot_top = rotate_filters(first, top, q)
-    if bn == "mean":
-        slope = activation_slopes([activation] * first.shape[0])
-        before = rf_loss(batch, first, top, embeddings, slope, bn, loss, tau)
-        after = rf_loss(batch, rot_first, rot_top, embeddings, slope, bn, loss, tau)
-    else:
-        net = ReceptiveFieldNet(first.clone(), top.clone(), embeddings, activation=activation, bn=bn == "full",
-                                loss=loss, tau=tau)
-        before = net.reference_loss(batch, first, top)
-        after = net.reference_loss(batch, rot_first, rot_top)
+    net = ReceptiveFieldNet(first.clone(), top.clone(), embeddings, activation=activation, bn=bn != "none",
+                            bn_scale=bn == "full", loss=loss, tau=tau)
+    before = net.reference_loss(batch, first, top)
+    after = net.reference_loss(batch, rot_first, rot_top)
     return ((after - before).abs() / before.abs()).detach()
 
 

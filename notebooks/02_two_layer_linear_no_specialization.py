@@ -191,9 +191,8 @@ print(f"ReLU, beta={BETA_MAX:g}: dead filters {dead.double().mean():.3f}; select
 #
 # **(a) Loss at a point.** For every RF an independent Haar-random $Q_k \in O(M)$; the loss
 # (InfoNCE τ = 0.1, float64, one batch) of $(W, V)$ is compared with that of
-# $(Q_kW_k,\ V_kQ_k^\top)_k$. Without BN and with full BN the loss is the engine's own
-# network (`ReceptiveFieldNet.reference_loss`); the engine has no mean-only BN, so that case
-# uses `two_layer_dynamics.rf_loss` (tested equal to the engine where both exist). Two kinds
+# $(Q_kW_k,\ V_kQ_k^\top)_k$. The loss is the engine's own network
+# (`ReceptiveFieldNet.reference_loss`; mean-only BN is its `bn_scale=False`). Two kinds
 # of points: the PyTorch-default init, and the networks trained in section 1 (β = max). We
 # also print the relative change of the (unnormalized) outputs on the batch: the loss is a
 # batch average and can by chance change little even when the function changes a lot.

@@ -22,6 +22,8 @@ CASES = [
     (TokenTaskSpec(), dict(activation="linear", loss="quadratic")),
     (TokenTaskSpec(), dict(activation="leaky_relu", slope=0.2, bn_var_grad=True)),
     (TokenTaskSpec(), dict(activation="sigmoid", bn_mean_grad=False)),
+    (TokenTaskSpec(), dict(activation="relu", bn_scale=False)),  # mean-only BN
+    (TokenTaskSpec(), dict(activation="linear", bn_scale=False, bn_mean_grad=False)),
     (TokenTaskSpec(), dict(activation="quadratic", bn=False, tau=0.5)),
     (TokenTaskSpec(embedding="random", embed_dim=8, token_magnitudes=tuple(0.5 + 0.1 * i for i in range(20))),
      dict(activation="tanh", bn_var_grad=True)),
