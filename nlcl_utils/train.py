@@ -204,25 +204,16 @@ def _sgd_update(
 
 
 @dataclass(frozen=True)
-class TokenConfig:
+class TokenConfig(TokenTaskSpec):
     """Every setting of the hierarchical-token experiment (defaults: PAPER.md section 5).
 
-    Task: see :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw). Network: beta
-    (M = beta * per_location filters per RF), out_dim, activation (+ slope for leaky_relu),
-    bn, bn_mean_grad, bn_var_grad, bn_eps, bn_scale (False: mean-only BN). Loss: loss, tau. Optimizer: lr, momentum,
+    Task: the fields of :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw), inherited,
+    so a config is one flat record (CLI flags, JSON). Network: beta (M = beta * per_location
+    filters per RF), out_dim, activation (+ slope for leaky_relu), bn, bn_mean_grad, bn_var_grad,
+    bn_eps, bn_scale (False: mean-only BN). Loss: loss, tau. Optimizer: lr, momentum,
     weight_decay, batch_size, steps. dtype: ``"float32"`` (training) or ``"float64"``.
     """
 
-    vocab: int = 20
-    locations: int = 10
-    per_location: int = 5
-    patterns: int = 40
-    pattern_len: int = 5
-    embedding: str = "onehot"
-    embed_dim: int | None = None
-    token_magnitudes: tuple[float, ...] | None = None
-    wildcard_probs: tuple[tuple[float, ...], ...] | None = None
-    redraw: int | None = None
     beta: float = 5
     out_dim: int = 50
     activation: str = "relu"
@@ -241,21 +232,19 @@ class TokenConfig:
     steps: int = 5000
     dtype: str = "float32"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     @property
     def filters(self) -> int:
         """M = round(beta * P) filters per receptive field."""
         return int(round(self.beta * self.per_location))
 
     def task_spec(self) -> TokenTaskSpec:
+        """The task part of the config as a plain :class:`TokenTaskSpec`."""
         names = [f.name for f in dataclasses.fields(TokenTaskSpec)]
         return TokenTaskSpec(**{n: getattr(self, n) for n in names})
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting (before any compute)."""
-        self.task_spec()  # validates the task fields
+        super().validate()  # the task fields
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta >= 1:
             raise ValueError(f"beta: must be a number >= 1 (M = beta * P filters per RF), got {self.beta!r}")
         if isinstance(self.out_dim, bool) or not isinstance(self.out_dim, int) or self.out_dim < 1:
