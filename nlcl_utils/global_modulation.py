@@ -344,14 +344,13 @@ def random_model(
     d: int,
     p1: float = 0.5,
     embedding: str = "gaussian",
-    concentration: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """n random two-class models and filters, float64: ``(emb [n,K,T,d], probs [n,2,K,T], w [n,K,d])``.
 
     ``embedding``: "gaussian" (i.i.d. N(0, 1/d) entries) or "onehot" (needs T <= d; token t is
-    e_t). Token distributions are Dirichlet(concentration) draws, independently per class and
-    RF, so every RF carries some global information; use :func:`remove_information` to make
+    e_t). Token distributions are uniform draws from the simplex (Dirichlet(1)), independently
+    per class and RF, so every RF carries some global information; use :func:`remove_information` to make
     RFs uninformative. Filters are N(0, 1/d). ``p1`` is only validated here (the models
     do not depend on it).
     """
@@ -362,8 +361,6 @@ def random_model(
         raise ValueError(f"embedding: allowed 'gaussian', 'onehot'; got {embedding!r}")
     if embedding == "onehot" and T > d:
         raise ValueError(f"d: one-hot embeddings need d >= T = {T}, got d = {d}")
-    if not concentration > 0:
-        raise ValueError(f"concentration: must be > 0, got {concentration}")
     if not 0 < p1 < 1:
         raise ValueError(f"p1: must lie strictly between 0 and 1, got {p1}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -372,34 +369,10 @@ def random_model(
         emb = torch.randn(n, K, T, d, generator=g, dtype=f64) / math.sqrt(d)
     else:
         emb = torch.eye(d, dtype=f64)[:T].expand(n, K, T, d).clone()
-    if concentration == 1.0:
-        gam = -torch.log(torch.rand(n, 2, K, T, generator=g, dtype=f64).clamp_min(1e-300))  # Exp(1) = Gamma(1)
-    else:
-        gam = _gamma(concentration, (n, 2, K, T), g)
-    probs = gam / gam.sum(-1, keepdim=True)
+    expo = -torch.log(torch.rand(n, 2, K, T, generator=g, dtype=f64).clamp_min(1e-300))  # Exp(1) draws
+    probs = expo / expo.sum(-1, keepdim=True)  # normalized Exp(1) = Dirichlet(1)
     w = torch.randn(n, K, d, generator=g, dtype=f64) / math.sqrt(d)
     return emb, probs, w
-
-
-def _gamma(shape_param: float, size: tuple, g: torch.Generator) -> Tensor:
-    """Gamma(shape_param, 1) samples from a seeded generator (Marsaglia-Tsang, float64)."""
-    boost = shape_param < 1
-    a = shape_param + 1 if boost else shape_param
-    dd = a - 1 / 3
-    c = 1 / math.sqrt(9 * dd)
-    out = torch.empty(size, dtype=torch.float64)
-    todo = torch.ones(size, dtype=torch.bool)
-    while todo.any():
-        x = torch.randn(size, generator=g, dtype=torch.float64)
-        u = torch.rand(size, generator=g, dtype=torch.float64)
-        v = (1 + c * x) ** 3
-        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * x * x + dd - dd * v + dd * torch.log(v.clamp_min(1e-300)))
-        new = todo & ok
-        out[new] = (dd * v)[new]
-        todo &= ~ok
-    if boost:
-        out = out * torch.rand(size, generator=g, dtype=torch.float64) ** (1 / shape_param)
-    return out
 
 
 def remove_information(probs: Tensor, p1, informative: Tensor) -> Tensor:
