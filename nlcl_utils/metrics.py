@@ -59,7 +59,11 @@ def chi_scores(scores: Tensor, plus: Tensor) -> tuple[Tensor, Tensor]:
 
 def selective_fraction(first: Tensor, embeddings: Tensor, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD) -> Tensor:
     """Fraction of filters whose best token cosine is >= threshold, [R]."""
-    best = filter_token_cosines(first, embeddings, absolute).amax(dim=-1)  # [R, K, M]
+    return _selective(filter_token_cosines(first, embeddings, absolute), threshold)
+
+
+def _selective(cosines: Tensor, threshold: float) -> Tensor:
+    best = cosines.amax(dim=-1)  # [R, K, M]
     return (best >= threshold).to(torch.float64).mean((1, 2))
 
 
@@ -85,14 +89,15 @@ def token_metrics(first: Tensor, tasks: TokenTasks, absolute: bool = False, thre
     Returns chi_plus [R], chi_minus [R], selective_fraction [R], coverage [R],
     effective_rank [R] (mean over RFs), effective_rank_per_rf [R, K], scores [R, K, V].
     """
-    scores = token_scores(first, tasks.embeddings, absolute)
+    cosines = filter_token_cosines(first, tasks.embeddings, absolute)  # computed once, [R, K, M, V]
+    scores = cosines.amax(dim=2)
     plus = tasks.plus_mask()
     chi_plus, chi_minus = chi_scores(scores, plus)
     erank = effective_rank(first)
     return {
         "chi_plus": chi_plus,
         "chi_minus": chi_minus,
-        "selective_fraction": selective_fraction(first, tasks.embeddings, absolute, threshold),
+        "selective_fraction": _selective(cosines, threshold),
         "coverage": token_coverage(scores, plus, threshold),
         "effective_rank": erank.mean(-1),
         "effective_rank_per_rf": erank,
