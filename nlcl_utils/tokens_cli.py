@@ -12,6 +12,7 @@ and writes JSON ``{"config": {...}, "runs": [{"seed", "chi_plus", "chi_minus", "
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -93,15 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TokenConfig:
-    """Build (and validate) the :class:`TokenConfig` from parsed flags."""
-    return TokenConfig(
-        vocab=args.vocab, locations=args.locations, per_location=args.per_location, patterns=args.patterns,
-        pattern_len=args.pattern_len, embedding=args.embedding, embed_dim=args.embed_dim,
-        token_magnitudes=args.token_magnitudes, redraw=args.redraw, beta=args.beta, out_dim=args.out_dim,
-        activation=args.activation, slope=args.slope, bn=args.bn, bn_mean_grad=args.bn_mean_grad,
-        bn_var_grad=args.bn_var_grad, bn_scale=args.bn_scale, loss=args.loss, tau=args.tau, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, batch_size=args.batch_size, steps=args.steps, dtype=args.dtype,
-    )
+    """Build (and validate) the :class:`TokenConfig` from parsed flags.
+
+    Every flag named like a config field (``--per-location`` -> ``per_location``) sets it;
+    fields without a flag (bn_eps, wildcard_probs) keep their defaults.
+    """
+    names = {f.name for f in dataclasses.fields(TokenConfig)}
+    return TokenConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def _json_number(x: float) -> float | None:
@@ -149,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {"config": config.to_dict(), "seeds": seeds, "runs": runs, "summary": summary,
               "cpu_seconds": cpu, "wall_seconds": wall, "torch_threads": args.threads}
     print(format_table([{**r, **{k: (float("nan") if r[k] is None else r[k]) for k in RUN_FIELDS + ("final_loss",)}} for r in runs]))
-    print(f"mean chi+ {summary['mean_chi_plus']:.4f}, mean chi- {summary['mean_chi_minus']:.4f}, "
-          f"{len(seeds)} seeds, cpu {cpu:.1f} s, wall {wall:.1f} s")
+    means = ", ".join(f"mean {name} {'n/a' if summary[key] is None else format(summary[key], '.4f')}"
+                      for name, key in (("chi+", "mean_chi_plus"), ("chi-", "mean_chi_minus")))
+    print(f"{means}, {len(seeds)} seeds ({summary['nan_runs']} stopped by NaN), cpu {cpu:.1f} s, wall {wall:.1f} s")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
