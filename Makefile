@@ -9,7 +9,7 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures figures-quick test test-unit test-notebooks benchmark install clean
+.PHONY: figures figures-quick test test-unit benchmark lint format install clean
 
 install: $(STAMP)
 
@@ -32,6 +32,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 	TQDM_DISABLE=1 NLCL_FIGURES_DIR=$(CURDIR)/build/nbval-figures $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+
+## Lint and format check (ruff, configured in pyproject.toml); `make format` fixes what it can.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests

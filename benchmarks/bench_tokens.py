@@ -12,6 +12,7 @@ Usage: ``.venv/bin/python benchmarks/bench_tokens.py [--steps 5000] [--out bench
 (``make benchmark`` runs the default). Other processes on the machine inflate wall time and,
 through cache and memory contention, CPU time too: the script records the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,21 @@ def worker(replicas: int, activation: str, steps: int) -> dict:
     run = run_tokens(config, seeds, progress=False)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return {
-        "replicas": replicas, "activation": activation, "steps": steps,
-        "cpu_seconds": cpu, "wall_seconds": wall,
-        "cpu_seconds_per_run": cpu / replicas, "runs_per_cpu_second": replicas / cpu,
-        "steps_per_second_wall": steps / wall, "replica_steps_per_cpu_second": steps * replicas / cpu,
+        "replicas": replicas,
+        "activation": activation,
+        "steps": steps,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "cpu_seconds_per_run": cpu / replicas,
+        "runs_per_cpu_second": replicas / cpu,
+        "steps_per_second_wall": steps / wall,
+        "replica_steps_per_cpu_second": steps * replicas / cpu,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_after_imports_mib": rss_before,
-        "chi_plus": run.metrics["chi_plus"].tolist(), "chi_minus": run.metrics["chi_minus"].tolist(),
-        "mean_chi_plus": run.metrics["chi_plus"].mean().item(), "mean_chi_minus": run.metrics["chi_minus"].mean().item(),
+        "chi_plus": run.metrics["chi_plus"].tolist(),
+        "chi_minus": run.metrics["chi_minus"].tolist(),
+        "mean_chi_plus": run.metrics["chi_plus"].mean().item(),
+        "mean_chi_minus": run.metrics["chi_minus"].mean().item(),
         "nan_runs": int(run.result.nan.sum()),
     }
 
@@ -76,16 +84,28 @@ def stage_profile(replicas: int = 8, steps: int = 300) -> dict:
     bufs = [torch.zeros_like(p) for p in model.params]
     t = time.process_time()
     for _, grads in outs:
-        _sgd_update(model.params, grads, bufs, 0.0, 0.9, 5e-3, first=False, alive=torch.ones(replicas, dtype=torch.bool))
+        _sgd_update(
+            model.params, grads, bufs, 0.0, 0.9, 5e-3, first=False, alive=torch.ones(replicas, dtype=torch.bool)
+        )
     update = (time.process_time() - t) / steps
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         train(model, sampler, steps, progress=False)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
-    top = [{"op": e.key, "share": e.self_cpu_time_total / total, "calls_per_step": e.count / steps,
-            "us_per_step": e.self_cpu_time_total / steps} for e in events[:12]]
-    return {"replicas": replicas, "ms_per_step": {"data": data * 1e3, "loss_and_grads": grad * 1e3, "sgd_update": update * 1e3},
-            "top_ops": top}
+    top = [
+        {
+            "op": e.key,
+            "share": e.self_cpu_time_total / total,
+            "calls_per_step": e.count / steps,
+            "us_per_step": e.self_cpu_time_total / steps,
+        }
+        for e in events[:12]
+    ]
+    return {
+        "replicas": replicas,
+        "ms_per_step": {"data": data * 1e3, "loss_and_grads": grad * 1e3, "sgd_update": update * 1e3},
+        "top_ops": top,
+    }
 
 
 def machine() -> dict:
@@ -97,8 +117,13 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "load_average": os.getloadavg()}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average": os.getloadavg(),
+    }
 
 
 def _busy_processes() -> list[str]:
@@ -128,15 +153,25 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(int(args.worker[0]), args.worker[1], args.steps)))
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1")
-    report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-              "busy_before": _busy_processes(), "runs": []}
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "busy_before": _busy_processes(),
+        "runs": [],
+    }
     for replicas, activation in CONFIGS:
         cmd = [sys.executable, __file__, "--steps", str(args.steps), "--worker", str(replicas), activation]
-        res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1])
+        res = json.loads(
+            subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1]
+        )
         report["runs"].append(res)
-        print(f"R={replicas:>2} {activation:<6} cpu/run {res['cpu_seconds_per_run']:6.2f} s  wall {res['wall_seconds']:6.1f} s  "
-              f"steps/s {res['steps_per_second_wall']:7.1f}  peak {res['peak_rss_mib']:6.0f} MiB  "
-              f"chi+ {res['mean_chi_plus']:.4f}  chi- {res['mean_chi_minus']:.4f}", flush=True)
+        print(
+            f"R={replicas:>2} {activation:<6} cpu/run {res['cpu_seconds_per_run']:6.2f} s  "
+            f"wall {res['wall_seconds']:6.1f} s  "
+            f"steps/s {res['steps_per_second_wall']:7.1f}  peak {res['peak_rss_mib']:6.0f} MiB  "
+            f"chi+ {res['mean_chi_plus']:.4f}  chi- {res['mean_chi_minus']:.4f}",
+            flush=True,
+        )
     report["profile"] = stage_profile()
     report["busy_after"] = _busy_processes()
     report["load_average_after"] = os.getloadavg()
@@ -156,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     prof = report["profile"]
     print("ms/step (R=8):", {k: round(v, 3) for k, v in prof["ms_per_step"].items()})
     for op in prof["top_ops"]:
-        print(f"  {op['op']:<40} {100 * op['share']:5.1f}%  {op['us_per_step']:8.1f} us/step  {op['calls_per_step']:5.1f} calls/step")
+        print(
+            f"  {op['op']:<40} {100 * op['share']:5.1f}%  {op['us_per_step']:8.1f} us/step  "
+            f"{op['calls_per_step']:5.1f} calls/step"
+        )
     print("acceptance:", report["acceptance"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

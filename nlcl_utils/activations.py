@@ -9,11 +9,12 @@ Every activation is an :class:`Activation` with ``fn`` (h), ``gate`` (h') and
 ``homogeneous``; ``get_activation(name, slope=...)`` builds one and rejects unknown names.
 Gates follow autograd's convention at the kink: ReLU's gate at 0 is 0.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -74,9 +75,7 @@ def get_activation(name: str, slope: float = 0.1) -> Activation:
     it must lie in [0, 1] and is ignored by the other activations.
     """
     if name not in ACTIVATION_NAMES:
-        raise ValueError(
-            f"activation: unknown name {name!r}; allowed: {', '.join(ACTIVATION_NAMES)}"
-        )
+        raise ValueError(f"activation: unknown name {name!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
     if name == "linear":
         return Activation("linear", _linear, _ones, True)
     if name == "relu":

@@ -22,6 +22,7 @@ Pairwise importance ``alpha_ij = exp((d_i^2 - d_ij^2)/tau) / (eps + sum_{k != i}
 The quadratic loss is the uniform-alpha case, ``alpha_ij = 1 / (N (N - 1))``:
 ``L_quad = mean_i d_i^2 - mean_{i != j} d_ij^2 = -E_uniform``.
 """
+
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@ from (or is not asserted against) the paper, with its explanation: it is saved a
 but never makes the notebook fail. claims.json has the form
 ``{"notebook": ..., "claims": [{"name", "measured", "threshold", "op", "pass"}], "findings": [...]}``.
 """
+
 from __future__ import annotations
 
 import json

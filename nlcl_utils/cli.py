@@ -1,5 +1,6 @@
 """The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures) and
 ``nlcl tokens ...`` (train receptive-field networks on the hierarchical token task)."""
+
 from __future__ import annotations
 
 import sys

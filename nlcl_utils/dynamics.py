@@ -31,6 +31,7 @@ symmetric.
 Shapes: ``w`` is ``[..., d]`` (any leading replica dims ``B``); ``slope`` is a float or a tensor
 broadcasting against ``w.shape[:-1]``. Everything runs in float64.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,8 @@ from dataclasses import dataclass
 import torch
 
 from nlcl_utils import activations
-from nlcl_utils.data.mixture import MixtureTask
 from nlcl_utils import progress as progress_bars
+from nlcl_utils.data.mixture import MixtureTask
 
 Tensor = torch.Tensor
 
@@ -55,7 +56,9 @@ def _slope(slope: float | Tensor, batch_shape: torch.Size) -> Tensor:
     try:
         return s.expand(batch_shape)
     except RuntimeError as err:
-        raise ValueError(f"slope: shape {tuple(s.shape)} does not broadcast to w's batch shape {tuple(batch_shape)}") from err
+        raise ValueError(
+            f"slope: shape {tuple(s.shape)} does not broadcast to w's batch shape {tuple(batch_shape)}"
+        ) from err
 
 
 def _check_w(task: MixtureTask, w: Tensor) -> None:
@@ -283,7 +286,9 @@ def empirical_a_matrix(x1: Tensor, x2: Tensor, w: Tensor, slope: float) -> Tenso
     """
 
     if x1.shape != x2.shape or x1.dim() != 2:
-        raise ValueError(f"x1, x2: expected two [N, d] tensors of equal shape, got {tuple(x1.shape)}, {tuple(x2.shape)}")
+        raise ValueError(
+            f"x1, x2: expected two [N, d] tensors of equal shape, got {tuple(x1.shape)}, {tuple(x2.shape)}"
+        )
     act = activations.get_activation("leaky_relu", slope=slope)
     a1 = activations.gated_input(x1.expand(w.shape[0], *x1.shape), w, act)
     a2 = activations.gated_input(x2.expand(w.shape[0], *x2.shape), w, act)

@@ -57,6 +57,7 @@ eigenvector is that RF's unit vector ``e_k``; then ``s = e_k``, ``lambda = d_k``
 ``delta = 0``, which keeps the velocity formula exact. If every ``b_k = 0`` the same rule
 picks the RF with the largest ``d_k``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -210,9 +211,7 @@ class GlobalModulation(NamedTuple):
     velocity: Tensor
 
 
-def closed_form(
-    emb: Tensor, probs: Tensor, p1, w: Tensor, activation: str | Activation = "relu"
-) -> GlobalModulation:
+def closed_form(emb: Tensor, probs: Tensor, p1, w: Tensor, activation: str | Activation = "relu") -> GlobalModulation:
     """The closed form of the module docstring, batched over leading dims, float64."""
     p1 = _check_model(emb, probs, p1, w)
     pz = torch.stack([1 - p1, p1], dim=-1)  # [..., 2]
@@ -227,7 +226,9 @@ def closed_form(
     bk = torch.einsum("...kd,...kd->...k", w, delta_vec)
     lam, s = top_eigen_secular(dk, bk, rho)
     delta = modulation_coefficients(dk, bk, lam, s, rho)
-    velocity = (s * s).unsqueeze(-1) * torch.einsum("...kde,...ke->...kd", var, w) + (delta * bk).unsqueeze(-1) * delta_vec
+    velocity = (s * s).unsqueeze(-1) * torch.einsum("...kde,...ke->...kd", var, w) + (delta * bk).unsqueeze(
+        -1
+    ) * delta_vec
     return GlobalModulation(L, delta_vec, var, dk, bk, lam, s, delta, velocity)
 
 
@@ -273,8 +274,10 @@ def velocity_autograd(
     m1 = torch.einsum("...zkt,...kt->...zk", probs, hid)  # E[f_k | z]
     m2 = torch.einsum("...zkt,...kt->...zk", probs, hid * hid)  # E[f_k^2 | z]
     second = torch.einsum("...z,...zk,...zl->...kl", pz, m1, m1)
-    second = second - torch.diag_embed(torch.einsum("...z,...zk->...k", pz, m1 * m1)) + torch.diag_embed(
-        torch.einsum("...z,...zk->...k", pz, m2)
+    second = (
+        second
+        - torch.diag_embed(torch.einsum("...z,...zk->...k", pz, m1 * m1))
+        + torch.diag_embed(torch.einsum("...z,...zk->...k", pz, m2))
     )
     mean = torch.einsum("...z,...zk->...k", pz, m1)
     cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)

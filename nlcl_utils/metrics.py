@@ -19,6 +19,7 @@ Shapes: filters ``first [R, K, M, d]`` (filter m of RF k), token embeddings ``[R
   Vetterli 2007); 1 when all filters are parallel, ``min(M, d)`` when the normalized filters
   have equal singular values.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,7 +58,9 @@ def chi_scores(scores: Tensor, plus: Tensor) -> tuple[Tensor, Tensor]:
     return _masked_mean_over_rfs(scores, plus), _masked_mean_over_rfs(scores, ~plus)
 
 
-def selective_fraction(first: Tensor, embeddings: Tensor, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD) -> Tensor:
+def selective_fraction(
+    first: Tensor, embeddings: Tensor, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD
+) -> Tensor:
     """Fraction of filters whose best token cosine is >= threshold, [R]."""
     return _selective(filter_token_cosines(first, embeddings, absolute), threshold)
 
@@ -83,7 +86,9 @@ def effective_rank(first: Tensor) -> Tensor:
     return entropy.exp()
 
 
-def token_metrics(first: Tensor, tasks: TokenTasks, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD) -> dict[str, Tensor]:
+def token_metrics(
+    first: Tensor, tasks: TokenTasks, absolute: bool = False, threshold: float = SELECTIVE_THRESHOLD
+) -> dict[str, Tensor]:
     """All metrics of trained filters ``first [R, K, M, d]`` on ``tasks``.
 
     Returns chi_plus [R], chi_minus [R], selective_fraction [R], coverage [R],

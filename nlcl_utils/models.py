@@ -9,7 +9,8 @@ where ``batch = (view1, view2)``.
   first layer ``first [R, K, M, d]`` (filter m of receptive field k), activation h, optional
   BatchNorm over the K*M hidden units (no affine parameters, biased batch variance, eps
   ``bn_eps``, statistics of each view's batch separately, as when the two views go through the
-  network in two forward passes; ``bn_scale=False`` makes it mean-only: centring, no division), top layer ``top [R, out, K*M]`` (hidden unit index
+  network in two forward passes; ``bn_scale=False`` makes it mean-only: centring, no division),
+  top layer ``top [R, out, K*M]`` (hidden unit index
   ``k*M + m``), no biases, L2-normalized output. Its inputs are token ids ``[R, N, K]``: the
   input of RF k is the embedding of the token there (``embeddings [R, V, d]``).
 * :class:`OneLayerNet`, ``f_j = h(w_j^T x)`` with ``weights [R, nodes, d]``, optional weight
@@ -31,10 +32,11 @@ the mean/variance switches, gate, embedding) and is checked against the autograd
 activation of :mod:`nlcl_utils.activations` and every BN switch: there is no option that only
 the reference path supports.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -176,7 +178,12 @@ class ReceptiveFieldNet:
         self._top_kmo = top.detach().reshape(r, top.shape[1], k, m).permute(0, 2, 3, 1).contiguous()
         self.top = self._top_kmo.permute(0, 3, 1, 2).view(r, top.shape[1], k * m)
         self.embeddings = embeddings.to(first.dtype)
-        self.bn, self.bn_mean_grad, self.bn_var_grad, self.bn_eps = bool(bn), bool(bn_mean_grad), bool(bn_var_grad), float(bn_eps)
+        self.bn, self.bn_mean_grad, self.bn_var_grad, self.bn_eps = (
+            bool(bn),
+            bool(bn_mean_grad),
+            bool(bn_var_grad),
+            float(bn_eps),
+        )
         self.bn_scale = bool(bn_scale)  # False: mean-only BN (centre each hidden unit, no division)
         self.loss_name, self.tau = loss, float(tau)
         vocab = embeddings.shape[1]
@@ -187,9 +194,15 @@ class ReceptiveFieldNet:
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def init(
-        cls, seeds: Sequence[int], embeddings: Tensor, locations: int, filters: int, out_dim: int,
-        dtype: torch.dtype = torch.float32, **options,
-    ) -> "ReceptiveFieldNet":
+        cls,
+        seeds: Sequence[int],
+        embeddings: Tensor,
+        locations: int,
+        filters: int,
+        out_dim: int,
+        dtype: torch.dtype = torch.float32,
+        **options,
+    ) -> ReceptiveFieldNet:
         """PyTorch-default init, each replica from its own ``init`` generator.
 
         Draw order per replica: ``first [K, M, d]`` with bound 1/sqrt(d) (each filter is a
@@ -294,7 +307,9 @@ class ReceptiveFieldNet:
         inv_std = (var + self.bn_eps).rsqrt_()
         return centred.mul_(inv_std), inv_std
 
-    def _batch_norm_backward(self, grad_normed: Tensor, normed: Tensor, inv_std: Tensor | None, counts: Tensor, n: int) -> Tensor:
+    def _batch_norm_backward(
+        self, grad_normed: Tensor, normed: Tensor, inv_std: Tensor | None, counts: Tensor, n: int
+    ) -> Tensor:
         """Per-token sums of dL/dhidden over both views, [R, K, M, V].
 
         grad_normed [R, K, M, 2, V] holds, for each view and token t, the sum of dL/dhn over the
@@ -330,7 +345,9 @@ class ReceptiveFieldNet:
         f = hidden @ top.transpose(1, 2)
         return F.normalize(f, dim=-1, eps=NORM_EPS)
 
-    def reference_loss(self, batch: tuple[Tensor, Tensor], first: Tensor | None = None, top: Tensor | None = None) -> Tensor:
+    def reference_loss(
+        self, batch: tuple[Tensor, Tensor], first: Tensor | None = None, top: Tensor | None = None
+    ) -> Tensor:
         """Loss [R] by autograd-friendly code (module-style forward, alpha_cl losses)."""
         tok1, tok2 = batch
         u1 = self.reference_outputs(tok1, first, top)
@@ -382,7 +399,9 @@ class OneLayerNet:
         self.loss_name, self.tau = loss, float(tau)
 
     @classmethod
-    def init(cls, seeds: Sequence[int], nodes: int, dim: int, dtype: torch.dtype = torch.float32, **options) -> "OneLayerNet":
+    def init(
+        cls, seeds: Sequence[int], nodes: int, dim: int, dtype: torch.dtype = torch.float32, **options
+    ) -> OneLayerNet:
         """PyTorch-default init (``U(-1/sqrt(d), 1/sqrt(d))``), each replica from its ``init`` generator."""
         seeds = check_seeds(seeds)
         if nodes < 1 or dim < 1:

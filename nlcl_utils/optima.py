@@ -12,12 +12,13 @@ expected fraction of components found by at least one node is
 ``mean_l [1 - (1 - p_l)^n]`` (:func:`coverage_prediction`), the coupon-collector curve with
 unequal probabilities (mass ``1 - sum_l p_l`` lands on no component).
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -118,7 +119,8 @@ def match_to_centres(directions: Tensor, centres: Tensor, sign_aware: bool = Fal
     """Nearest component centre (by angle) of every row of ``directions`` ``[K, d]``; centres ``[C, d]``."""
     if directions.dim() != 2 or centres.dim() != 2 or directions.shape[1] != centres.shape[1]:
         raise ValueError(
-            f"directions, centres: expected [K, d] and [C, d] with the same d, got {tuple(directions.shape)}, {tuple(centres.shape)}"
+            "directions, centres: expected [K, d] and [C, d] with the same d, "
+            f"got {tuple(directions.shape)}, {tuple(centres.shape)}"
         )
     cos = _unit(directions.to(torch.float64), "directions") @ _unit(centres.to(torch.float64), "centres").T
     if sign_aware:
@@ -134,7 +136,9 @@ def best_cosine_to_centres(w: Tensor, centres: Tensor, sign_aware: bool = False)
     Returns ``[..., C]``. A component is *captured* by a network when this is ``>= threshold``.
     """
     if w.dim() < 2 or centres.dim() != 2 or w.shape[-1] != centres.shape[1]:
-        raise ValueError(f"w, centres: expected [..., n, d] and [C, d] with the same d, got {tuple(w.shape)}, {tuple(centres.shape)}")
+        raise ValueError(
+            f"w, centres: expected [..., n, d] and [C, d] with the same d, got {tuple(w.shape)}, {tuple(centres.shape)}"
+        )
     cos = _unit(w.to(torch.float64), "w") @ _unit(centres.to(torch.float64), "centres").T  # [..., n, C]
     if sign_aware:
         cos = cos.abs()

@@ -10,12 +10,14 @@ The next cell declares what each parameter may be and validates the notebook's g
 parameter is missing, has the wrong type or an impossible value, or when a global that is
 not in SPEC looks like a parameter (a misspelled override such as ``n_init=5``).
 """
+
 from __future__ import annotations
 
 import difflib
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 class ParameterError(ValueError):
@@ -54,7 +56,9 @@ class Int(Spec):
 
     def check(self, name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})")
+            raise ParameterError(
+                f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
+            )
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r}")
         return value
@@ -75,7 +79,9 @@ class Float(Spec):
 
     def check(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})")
+            raise ParameterError(
+                f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
+            )
         value = float(value)
         bad = value != value  # NaN
         if self.min is not None:
@@ -96,7 +102,9 @@ class Bool(Spec):
 
     def check(self, name: str, value: Any) -> bool:
         if not isinstance(value, bool):
-            raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})")
+            raise ParameterError(
+                f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
+            )
         return value
 
 
@@ -130,7 +138,9 @@ class Str(Spec):
 
     def check(self, name: str, value: Any) -> str:
         if not isinstance(value, str):
-            raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})")
+            raise ParameterError(
+                f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
+            )
         return value
 
 
@@ -148,7 +158,9 @@ class List(Spec):
 
     def check(self, name: str, value: Any) -> list:
         if not isinstance(value, (list, tuple)):
-            raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})")
+            raise ParameterError(
+                f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
+            )
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {len(value)} items")
         return [self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
@@ -179,9 +191,7 @@ def validate(namespace: Mapping[str, Any], spec: Mapping[str, Spec]) -> types.Si
         name = unknown[0]
         close = difflib.get_close_matches(name, list(spec), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ParameterError(
-            f"unknown parameter {name!r}{hint} Allowed parameters: {', '.join(sorted(spec))}"
-        )
+        raise ParameterError(f"unknown parameter {name!r}{hint} Allowed parameters: {', '.join(sorted(spec))}")
     values = {}
     for name, rule in spec.items():
         if name not in namespace:

@@ -10,6 +10,7 @@
 Determinism needs the figure itself to be deterministic too: seaborn's ``stripplot`` jitter
 draws from an unseeded generator, so use ``swarmplot`` (or jitter from a seeded generator).
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,9 @@ _PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None, "ModDa
 def set_theme() -> None:
     """Apply the companion's seaborn theme (call once per notebook)."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.9)
-    matplotlib.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight",
-                                "svg.hashsalt": "nlcl", "pdf.compression": 6})
+    matplotlib.rcParams.update(
+        {"figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight", "svg.hashsalt": "nlcl", "pdf.compression": 6}
+    )
 
 
 def figure_dir(notebook: str) -> Path:

@@ -16,6 +16,7 @@ by all replicas, or ``[R, K, V]`` per replica). Everything here is exact (no sam
 * :func:`rankdata`, :func:`spearman` -> average ranks (ties share their mean rank) and the
   Spearman rank correlation, in torch (no scipy).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,7 +69,9 @@ def _binary_entropy(p: Tensor) -> Tensor:
     out = torch.zeros_like(p)
     for part in (p, 1 - p):
         nz = part > 0
-        out = out - torch.where(nz, part * torch.log2(torch.where(nz, part, torch.ones_like(part))), torch.zeros_like(part))
+        out = out - torch.where(
+            nz, part * torch.log2(torch.where(nz, part, torch.ones_like(part))), torch.zeros_like(part)
+        )
     return out
 
 

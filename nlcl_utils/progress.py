@@ -5,10 +5,11 @@ which ``tqdm.auto`` picks inside Jupyter, does not; a widget bar in an executed 
 an output with random ids, so committed notebooks would change on every run. Use :func:`bar`
 instead of ``tqdm`` directly.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from tqdm.auto import tqdm
 

@@ -17,6 +17,7 @@ tree always holds the default parameters. Timings and the starting commit go to
 ``build/runs.jsonl``, never into committed files, so a re-run on unchanged code leaves the
 tree unchanged.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ KERNEL = "python3"
 VERSIONED_PACKAGES = ("torch", "numpy", "matplotlib", "seaborn", "papermill", "jupytext", "nbformat", "ipykernel")
 # Environment of the notebook kernels: one thread, no progress bars in committed outputs,
 # matplotlib's inline backend (savefig displays the written PNG itself).
-KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1",
-              "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+KERNEL_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TQDM_DISABLE": "1",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
 
 
 class RegenerateError(RuntimeError):
@@ -206,8 +211,14 @@ def execute(name: str, overrides: dict, profile: str, timeout: int) -> Outcome:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(source), str(executed), parameters=overrides or None, kernel_name=KERNEL,
-            cwd=str(NOTEBOOKS), execution_timeout=timeout, progress_bar=False, log_output=False,
+            str(source),
+            str(executed),
+            parameters=overrides or None,
+            kernel_name=KERNEL,
+            cwd=str(NOTEBOOKS),
+            execution_timeout=timeout,
+            progress_bar=False,
+            log_output=False,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # hush the kernel's start-up warnings
         )
     except Exception as exc:  # papermill wraps cell errors; report and keep committed outputs
@@ -235,21 +246,40 @@ def execute(name: str, overrides: dict, profile: str, timeout: int) -> Outcome:
 
 def log_run(outcome: Outcome, profile: str, overrides: dict, commit: str | None) -> None:
     BUILD.mkdir(exist_ok=True)
-    record = {"notebook": outcome.name, "ok": outcome.ok, "seconds": round(outcome.seconds, 2),
-              "profile": profile, "overrides": overrides, "commit": commit,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "error": outcome.error}
+    record = {
+        "notebook": outcome.name,
+        "ok": outcome.ok,
+        "seconds": round(outcome.seconds, 2),
+        "profile": profile,
+        "overrides": overrides,
+        "commit": commit,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "error": outcome.error,
+    }
     with open(BUILD / "runs.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlcl figures", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help="run only this notebook (NN_name or its NN prefix); repeatable")
-    parser.add_argument("--profile", default="default",
-                        help="'default' (paper-scale, updates the committed tree) or a profile of notebooks/profiles.toml such as 'quick' (writes under build/)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a notebook parameter (Python literal); output goes under build/custom/")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this notebook (NN_name or its NN prefix); repeatable"
+    )
+    parser.add_argument(
+        "--profile",
+        default="default",
+        help="'default' (paper-scale, updates the committed tree) or a profile of "
+        "notebooks/profiles.toml such as 'quick' (writes under build/)",
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a notebook parameter (Python literal); output goes under build/custom/",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds (default 1800)")
     return parser
 

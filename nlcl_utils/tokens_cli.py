@@ -9,6 +9,7 @@ Every setting of ``../shared/PAPER.md`` section 5 is a flag whose default is the
 and writes JSON ``{"config": {...}, "runs": [{"seed", "chi_plus", "chi_minus", "final_loss",
 "nan", ...}], "summary": {...}, "cpu_seconds", "wall_seconds"}``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.add(int(part))
     except ValueError:
-        raise ValueError(f"seeds: expected e.g. '1-8', '1,3,5' or '1-4,10' (non-negative integers), got {text!r}") from None
+        raise ValueError(
+            f"seeds: expected e.g. '1-8', '1,3,5' or '1-4,10' (non-negative integers), got {text!r}"
+        ) from None
     if not seeds or min(seeds) < 0:
         raise ValueError(f"seeds: expected non-negative integers, got {text!r}")
     return sorted(seeds)
@@ -54,28 +57,48 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nlcl tokens", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="nlcl tokens", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     d = TokenConfig()
     task = p.add_argument_group("task (hierarchical token data)")
     task.add_argument("--vocab", type=int, default=d.vocab, help="vocabulary size V")
     task.add_argument("--locations", type=int, default=d.locations, help="receptive fields K")
-    task.add_argument("--per-location", type=int, default=d.per_location, help="tokens allowed per location in patterns, P")
+    task.add_argument(
+        "--per-location", type=int, default=d.per_location, help="tokens allowed per location in patterns, P"
+    )
     task.add_argument("--patterns", type=int, default=d.patterns, help="global patterns G")
     task.add_argument("--pattern-len", type=int, default=d.pattern_len, help="non-wildcard locations per pattern L")
     task.add_argument("--embedding", choices=EMBEDDINGS, default=d.embedding, help="token embeddings")
     task.add_argument("--embed-dim", type=int, default=None, help="dimension of random embeddings (default V)")
     task.add_argument("--token-magnitudes", type=_floats, default=None, help="V comma-separated embedding scales")
-    task.add_argument("--redraw", type=int, default=None, help="wildcards re-drawn in the second view (augmentation; default all K-L)")
+    task.add_argument(
+        "--redraw", type=int, default=None, help="wildcards re-drawn in the second view (augmentation; default all K-L)"
+    )
     net = p.add_argument_group("network")
     net.add_argument("--beta", type=float, default=d.beta, help="over-parameterization: M = beta*P filters per RF")
     net.add_argument("--out-dim", type=int, default=d.out_dim, help="output dimension")
     net.add_argument("--activation", choices=ACTIVATION_NAMES, default=d.activation)
     net.add_argument("--slope", type=float, default=d.slope, help="negative slope of leaky_relu")
     net.add_argument("--bn", action=argparse.BooleanOptionalAction, default=d.bn, help="BatchNorm on the hidden units")
-    net.add_argument("--bn-mean-grad", action=argparse.BooleanOptionalAction, default=d.bn_mean_grad, help="gradient through the BN batch mean")
-    net.add_argument("--bn-var-grad", action=argparse.BooleanOptionalAction, default=d.bn_var_grad, help="gradient through the BN batch variance")
-    net.add_argument("--bn-scale", action=argparse.BooleanOptionalAction, default=d.bn_scale, help="divide by the batch standard deviation (--no-bn-scale: mean-only BN)")
+    net.add_argument(
+        "--bn-mean-grad",
+        action=argparse.BooleanOptionalAction,
+        default=d.bn_mean_grad,
+        help="gradient through the BN batch mean",
+    )
+    net.add_argument(
+        "--bn-var-grad",
+        action=argparse.BooleanOptionalAction,
+        default=d.bn_var_grad,
+        help="gradient through the BN batch variance",
+    )
+    net.add_argument(
+        "--bn-scale",
+        action=argparse.BooleanOptionalAction,
+        default=d.bn_scale,
+        help="divide by the batch standard deviation (--no-bn-scale: mean-only BN)",
+    )
     opt = p.add_argument_group("loss and optimizer")
     opt.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
     opt.add_argument("--tau", type=float, default=d.tau, help="InfoNCE temperature")
@@ -145,11 +168,24 @@ def main(argv: list[str] | None = None) -> int:
     ok = [r for r in runs if not r["nan"]]
     summary = {f"mean_{k}": (sum(r[k] for r in ok) / len(ok) if ok else None) for k in ("chi_plus", "chi_minus")}
     summary["nan_runs"] = len(runs) - len(ok)
-    result = {"config": config.to_dict(), "seeds": seeds, "runs": runs, "summary": summary,
-              "cpu_seconds": cpu, "wall_seconds": wall, "torch_threads": args.threads}
-    print(format_table([{**r, **{k: (float("nan") if r[k] is None else r[k]) for k in RUN_FIELDS + ("final_loss",)}} for r in runs]))
-    means = ", ".join(f"mean {name} {'n/a' if summary[key] is None else format(summary[key], '.4f')}"
-                      for name, key in (("chi+", "mean_chi_plus"), ("chi-", "mean_chi_minus")))
+    result = {
+        "config": config.to_dict(),
+        "seeds": seeds,
+        "runs": runs,
+        "summary": summary,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "torch_threads": args.threads,
+    }
+    print(
+        format_table(
+            [{**r, **{k: (float("nan") if r[k] is None else r[k]) for k in RUN_FIELDS + ("final_loss",)}} for r in runs]
+        )
+    )
+    means = ", ".join(
+        f"mean {name} {'n/a' if summary[key] is None else format(summary[key], '.4f')}"
+        for name, key in (("chi+", "mean_chi_plus"), ("chi-", "mean_chi_minus"))
+    )
     print(f"{means}, {len(seeds)} seeds ({summary['nan_runs']} stopped by NaN), cpu {cpu:.1f} s, wall {wall:.1f} s")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,14 +28,15 @@ go on. Progress bar: tqdm, off when ``progress=False`` or the environment sets
 The experiment-level entry point for the token task is :func:`run_tokens` with a
 :class:`TokenConfig` (every setting of ``../shared/PAPER.md`` section 5, paper defaults).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -131,14 +132,23 @@ def train(
 
 
 def _train_loop(
-    model: Any, sampler: Callable[[], Any], steps: int, lr: float, momentum: float, weight_decay: float,
-    chosen: list[int], progress: bool, desc: str,
+    model: Any,
+    sampler: Callable[[], Any],
+    steps: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    chosen: list[int],
+    progress: bool,
+    desc: str,
 ) -> TrainResult:
     params = model.params
     replicas = params[0].shape[0]
     bufs = [torch.zeros_like(p) for p in params]
     losses = torch.empty(steps, replicas, dtype=params[0].dtype)
-    snaps = {name: torch.empty((len(chosen),) + tuple(p.shape), dtype=p.dtype) for name, p in zip(model.param_names, params)}
+    snaps = {
+        name: torch.empty((len(chosen),) + tuple(p.shape), dtype=p.dtype) for name, p in zip(model.param_names, params)
+    }
     alive = torch.ones(replicas, dtype=torch.bool)
     nan_step = torch.full((replicas,), -1, dtype=torch.long)
     pending = list(chosen)
@@ -176,8 +186,14 @@ def _mask_dead(grads: list[Tensor], bufs: list[Tensor], alive: Tensor) -> None:
 
 
 def _sgd_update(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float, momentum: float,
-    weight_decay: float, first: bool, alive: Tensor,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor],
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    first: bool,
+    alive: Tensor,
 ) -> None:
     """In-place SGD with momentum and weight decay (PyTorch semantics), frozen replicas untouched."""
     frozen = not bool(alive.all())
@@ -311,21 +327,39 @@ class TokenRun:
         return records
 
 
-def build_token_experiment(config: TokenConfig, seeds: Sequence[int]) -> tuple[TokenTasks, ReceptiveFieldNet, TokenSampler]:
+def build_token_experiment(
+    config: TokenConfig, seeds: Sequence[int]
+) -> tuple[TokenTasks, ReceptiveFieldNet, TokenSampler]:
     """Tasks, initialized network and data sampler for ``seeds`` (one replica per seed)."""
     seeds = check_seeds(seeds)
     dtype = DTYPES[config.dtype]
     tasks = make_tasks(config.task_spec(), seeds, dtype=dtype)
     model = ReceptiveFieldNet.init(
-        seeds, tasks.embeddings, config.locations, config.filters, config.out_dim, dtype=dtype,
-        activation=config.activation, slope=config.slope, bn=config.bn, bn_mean_grad=config.bn_mean_grad,
-        bn_var_grad=config.bn_var_grad, bn_eps=config.bn_eps, bn_scale=config.bn_scale, loss=config.loss, tau=config.tau,
+        seeds,
+        tasks.embeddings,
+        config.locations,
+        config.filters,
+        config.out_dim,
+        dtype=dtype,
+        activation=config.activation,
+        slope=config.slope,
+        bn=config.bn,
+        bn_mean_grad=config.bn_mean_grad,
+        bn_var_grad=config.bn_var_grad,
+        bn_eps=config.bn_eps,
+        bn_scale=config.bn_scale,
+        loss=config.loss,
+        tau=config.tau,
     )
     return tasks, model, TokenSampler(tasks, config.batch_size)
 
 
 def run_tokens(
-    config: TokenConfig, seeds: Sequence[int], *, snapshot_steps: Sequence[int] = (), progress: bool = True,
+    config: TokenConfig,
+    seeds: Sequence[int],
+    *,
+    snapshot_steps: Sequence[int] = (),
+    progress: bool = True,
 ) -> TokenRun:
     """Train the receptive-field network on the token task for every seed (batched) and measure it."""
     from nlcl_utils.metrics import token_metrics  # local import: metrics imports nothing from here
@@ -334,8 +368,15 @@ def run_tokens(
     _check_snapshot_steps(snapshot_steps, config.steps)
     tasks, model, sampler = build_token_experiment(config, seeds)
     result = train(
-        model, sampler, config.steps, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        snapshot_steps=snapshot_steps, progress=progress, desc=f"tokens {config.activation} R={len(tasks.seeds)}",
+        model,
+        sampler,
+        config.steps,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        snapshot_steps=snapshot_steps,
+        progress=progress,
+        desc=f"tokens {config.activation} R={len(tasks.seeds)}",
     )
     metrics = token_metrics(model.first, tasks, absolute=config.activation == "linear")
     return TokenRun(config, list(tasks.seeds), tasks, model, result, metrics)

@@ -50,17 +50,19 @@ eigenvector of the hidden cross-covariance). :func:`integrate_flow` is Riemannia
 ascent (Euler step ``dt``, then retraction by normalizing; ``dt`` must stay below the
 stability limit of the problem, about 0.3 for the notebook's instance: check the recorded
 gradient norm). With linear h, ``grad_{w_km} E = 2 sum_{k'm'} (V^T V)_{km,k'm'} Cov(x_k, x'_k') w_k'm'``
-(views exchangeable): the same matrices for every filter m of RF k, so the filters of an RF are pushed along the same directions and end parallel (the
-top direction); with ReLU the matrices become the *gated* covariances of
+(views exchangeable): the same matrices for every filter m of RF k, so the filters of an RF are
+pushed along the same directions and end parallel (the top direction); with ReLU the matrices
+become the *gated* covariances of
 ``x~_km = 1[w_km^T x_k > 0] x_k``, different per filter, and the filters can lock onto
 different tokens. Everything is float64.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -165,8 +167,15 @@ def rotate_filters(first: Tensor, top: Tensor, q: Tensor) -> tuple[Tensor, Tenso
     return new_first, new_top
 
 
-def rf_outputs(tokens: Tensor, first: Tensor, top: Tensor, embeddings: Tensor, slope: Tensor,
-               bn: str = "none", bn_eps: float = 1e-5) -> Tensor:
+def rf_outputs(
+    tokens: Tensor,
+    first: Tensor,
+    top: Tensor,
+    embeddings: Tensor,
+    slope: Tensor,
+    bn: str = "none",
+    bn_eps: float = 1e-5,
+) -> Tensor:
     """Unnormalized outputs ``f [R, N, out]`` of one view ``tokens [R, N, K]`` (autograd-friendly).
 
     bn: ``"none"``; ``"mean"`` (subtract the batch mean of every hidden unit); ``"full"``
@@ -183,8 +192,17 @@ def rf_outputs(tokens: Tensor, first: Tensor, top: Tensor, embeddings: Tensor, s
     return hidden @ top.transpose(1, 2)
 
 
-def rotation_loss_change(batch: tuple[Tensor, Tensor], first: Tensor, top: Tensor, embeddings: Tensor,
-                         activation: str, bn: str, q: Tensor, loss: str = "infonce", tau: float = 0.1) -> Tensor:
+def rotation_loss_change(
+    batch: tuple[Tensor, Tensor],
+    first: Tensor,
+    top: Tensor,
+    embeddings: Tensor,
+    activation: str,
+    bn: str,
+    q: Tensor,
+    loss: str = "infonce",
+    tau: float = 0.1,
+) -> Tensor:
     """Relative loss change ``|L(QW, VQ^T) - L(W, V)| / |L(W, V)|`` per replica, [R].
 
     Every ``bn`` mode evaluates the engine's own network
@@ -195,15 +213,24 @@ def rotation_loss_change(batch: tuple[Tensor, Tensor], first: Tensor, top: Tenso
     if activation not in SLOPES:
         raise ValueError(f"activation: must be one of {', '.join(SLOPES)}, got {activation!r}")
     rot_first, rot_top = rotate_filters(first, top, q)
-    net = ReceptiveFieldNet(first.clone(), top.clone(), embeddings, activation=activation, bn=bn != "none",
-                            bn_scale=bn == "full", loss=loss, tau=tau)
+    net = ReceptiveFieldNet(
+        first.clone(),
+        top.clone(),
+        embeddings,
+        activation=activation,
+        bn=bn != "none",
+        bn_scale=bn == "full",
+        loss=loss,
+        tau=tau,
+    )
     before = net.reference_loss(batch, first, top)
     after = net.reference_loss(batch, rot_first, rot_top)
     return ((after - before).abs() / before.abs()).detach()
 
 
-def rotation_output_change(tokens: Tensor, first: Tensor, top: Tensor, embeddings: Tensor, activation: str,
-                           bn: str, q: Tensor) -> Tensor:
+def rotation_output_change(
+    tokens: Tensor, first: Tensor, top: Tensor, embeddings: Tensor, activation: str, bn: str, q: Tensor
+) -> Tensor:
     """Relative change of the unnormalized outputs, ``|f(QW, VQ^T) - f(W, V)|_F / |f(W, V)|_F`` over a
     batch ``tokens [R, N, K]``, per replica [R] (:func:`rf_outputs`, float64 advised)."""
     if activation not in SLOPES:
@@ -232,8 +259,15 @@ def equivariance_gap(config, seeds: Sequence[int], q: Tensor, steps: int) -> tup
             new_first, new_top = rotate_filters(model.first, model.top, q)
             model.first.copy_(new_first)
             model.top.copy_(new_top)  # in place: the engine's top is a view of its own storage
-        train(model, sampler, steps, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-              progress=False)
+        train(
+            model,
+            sampler,
+            steps,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            progress=False,
+        )
         runs.append(model.first.detach().to(F64))
     plain, rotated = runs
     expected = q.to(F64) @ plain
@@ -311,7 +345,9 @@ def enumerate_population(tasks: TokenTasks, max_support: int = MAX_SUPPORT) -> T
     """
     spec = tasks.spec
     if spec.redraw_count != spec.wildcards:
-        raise ValueError(f"redraw: only the default (all {spec.wildcards} wildcards re-drawn) is enumerated, got {spec.redraw}")
+        raise ValueError(
+            f"redraw: only the default (all {spec.wildcards} wildcards re-drawn) is enumerated, got {spec.redraw}"
+        )
     size = support_size(spec)
     if size > max_support:
         raise ValueError(
@@ -357,7 +393,9 @@ def cross_covariance_table(pop: TokenPopulation) -> Tensor:
     return joint - torch.einsum("rkt,rlu->rkltu", q1, q2)
 
 
-def population_energy(first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, cov: Tensor | None = None) -> Tensor:
+def population_energy(
+    first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, cov: Tensor | None = None
+) -> Tensor:
     """``E = tr Cov(f(x), f(x'))`` over the enumerated population, [R].
 
     Since hidden unit (k, m) is a function of the token at k, ``h_km = H[k, m, x_k]`` with the
@@ -376,7 +414,9 @@ def population_energy(first: Tensor, top: Tensor, pop: TokenPopulation, slope: T
     return torch.einsum("rop,rpq,roq->r", top, g, top)
 
 
-def population_energy_direct(first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, bn: str = "mean") -> Tensor:
+def population_energy_direct(
+    first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, bn: str = "mean"
+) -> Tensor:
     """Same energy as a plain sum over the support: ``sum_s p_s f1_s.f2_s - m1.m2``, [R] (slow; for checks).
 
     bn: ``"mean"`` (population mean-only BN: subtract each view's ``E[h]``) or ``"none"``.
@@ -436,8 +476,9 @@ def normalize_constraints(first: Tensor, top: Tensor) -> tuple[Tensor, Tensor]:
     return first, top
 
 
-def riemannian_gradient(first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, cov: Tensor | None = None
-                        ) -> tuple[Tensor, Tensor, Tensor]:
+def riemannian_gradient(
+    first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor, cov: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Energy [R] and its gradients projected on the tangent spaces of the constraints.
 
     Filter (k, m): ``g - (g.w) w``; top layer: ``G - <G, V>_F V``.
@@ -466,8 +507,15 @@ class FlowTrajectory:
     grad_norm: Tensor
 
 
-def integrate_flow(pop: TokenPopulation, first0: Tensor, top0: Tensor, slope: Tensor, steps: int,
-                   dt: float = 0.25, record_every: int = 10) -> FlowTrajectory:
+def integrate_flow(
+    pop: TokenPopulation,
+    first0: Tensor,
+    top0: Tensor,
+    slope: Tensor,
+    steps: int,
+    dt: float = 0.25,
+    record_every: int = 10,
+) -> FlowTrajectory:
     """Riemannian gradient ascent of :func:`population_energy` (Euler step ``dt``, then retraction).
 
     first0 [R, K, M, d], top0 [R, out, K*M] (projected onto the constraints first); slope [R].
@@ -497,8 +545,14 @@ def integrate_flow(pop: TokenPopulation, first0: Tensor, top0: Tensor, slope: Te
     return FlowTrajectory(rec_steps, torch.stack(firsts), torch.stack(tops), torch.stack(energies), torch.stack(norms))
 
 
-def population_instance(spec: TokenTaskSpec, task_seed: int, init_seeds: Sequence[int], activations: Sequence[str],
-                        filters: int, out_dim: int) -> tuple[TokenPopulation, Tensor, Tensor, Tensor]:
+def population_instance(
+    spec: TokenTaskSpec,
+    task_seed: int,
+    init_seeds: Sequence[int],
+    activations: Sequence[str],
+    filters: int,
+    out_dim: int,
+) -> tuple[TokenPopulation, Tensor, Tensor, Tensor]:
     """One task, every init crossed with every activation, as one replica batch.
 
     Replica order: activation-major (``activations[0]`` with every init, then the next). All

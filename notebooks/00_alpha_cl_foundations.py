@@ -20,7 +20,6 @@ import torch
 
 torch.set_num_threads(1)
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -79,6 +78,7 @@ EPS64 = torch.finfo(DT).eps
 # where α is computed from the same outputs and then detached. The quadratic loss is the
 # uniform-α case: $\nabla L_{\rm quad} = -\nabla E_{\rm uniform}$.
 
+
 # %%
 def make_batch(n: int, gen: torch.Generator):
     """Replicated two-view batch and network: x1, x2 [R, N, input_dim]; W, V with grad."""
@@ -130,7 +130,9 @@ for n in P.batch_sizes:
             g, t = gradient_identity("infonce", n, tau, eps, gen)
             rows.append({"loss": "InfoNCE", "N": n, "tau": tau, "eps": eps, "grad_rel_err": g, "trace_rel_err": t})
     g, t = gradient_identity("quadratic", n, float("nan"), float("nan"), gen)
-    rows.append({"loss": "quadratic", "N": n, "tau": float("nan"), "eps": float("nan"), "grad_rel_err": g, "trace_rel_err": t})
+    rows.append(
+        {"loss": "quadratic", "N": n, "tau": float("nan"), "eps": float("nan"), "grad_rel_err": g, "trace_rel_err": t}
+    )
 identity = pd.DataFrame(rows)
 print(f"{len(identity)} settings x {P.n_trials} replicas")
 print(identity.groupby("loss")[["grad_rel_err", "trace_rel_err"]].max().map(lambda v: f"{v:.1e}").to_string())
@@ -142,6 +144,7 @@ print(identity.groupby("loss")[["grad_rel_err", "trace_rel_err"]].max().map(lamb
 # inter-sample term of $C_\alpha$ equals $2\sum_l S_l^2\, \mathbb V_{p_l}[a]$ exactly, where
 # $S_l = \sum_i \varphi_l(x_i)$ and $\mathbb V_{p_l}$ is the variance of $a$ under the
 # re-weighted distribution $p_l(i) = \varphi_l(x_i)/S_l$.
+
 
 # %%
 def kernel_lemma_error(n_features: int, gen: torch.Generator) -> float:
@@ -187,8 +190,15 @@ x1, x2, w, v = make_batch(P.kernel_batch, gen)
 with torch.no_grad():
     f1, f2 = network(x1[0], w[0], v[0]), network(x2[0], w[0], v[0])
 inter_reference = alpha_cl.kernel_inter_term(alpha_cl.pairwise_importance(f1, f2, P.alpha_taus[0]), f1)
-pair_lemma_err = ((inter_reference - alpha_cl.kernel_local_variances(
-    alpha_cl.pair_features(alpha_cl.pairwise_importance(f1, f2, P.alpha_taus[0])), f1)).norm() / inter_reference.norm()).item()
+pair_lemma_err = (
+    (
+        inter_reference
+        - alpha_cl.kernel_local_variances(
+            alpha_cl.pair_features(alpha_cl.pairwise_importance(f1, f2, P.alpha_taus[0])), f1
+        )
+    ).norm()
+    / inter_reference.norm()
+).item()
 print(f"pair features, tau={P.alpha_taus[0]:g}: lemma relative error {pair_lemma_err:.1e}")
 
 kernel_rows, examples = [], {}
@@ -198,12 +208,20 @@ for tau in P.alpha_taus:
     for rank in P.kernel_ranks:
         phi, _ = alpha_cl.fit_kernel_features(alpha, rank=rank, iters=P.kernel_fit_iters, seed=P.seed)
         inter_kernel = alpha_cl.kernel_inter_term(phi @ phi.T, f1)
-        kernel_rows.append({"tau": tau, "features L": rank, "asymmetry": alpha_cl.asymmetry(alpha).item(),
-                            "covariance error": ((inter_alpha - inter_kernel).norm() / inter_alpha.norm()).item()})
+        kernel_rows.append(
+            {
+                "tau": tau,
+                "features L": rank,
+                "asymmetry": alpha_cl.asymmetry(alpha).item(),
+                "covariance error": ((inter_alpha - inter_kernel).norm() / inter_alpha.norm()).item(),
+            }
+        )
         examples[tau, rank] = (alpha, phi @ phi.T)
 kernel_fit = pd.DataFrame(kernel_rows)
 print("covariance error of the best L-feature kernel (rows: tau, columns: L)")
-print(kernel_fit.pivot(index="tau", columns="features L", values="covariance error").map(lambda v: f"{v:.2g}").to_string())
+print(
+    kernel_fit.pivot(index="tau", columns="features L", values="covariance error").map(lambda v: f"{v:.2g}").to_string()
+)
 
 # %% [markdown]
 # ## 4. One layer: the gradient is the node's own contrastive covariance times w
@@ -213,6 +231,7 @@ print(kernel_fit.pivot(index="tau", columns="features L", values="covariance err
 # input. For a homogeneous $h$ ($h(x) = h'(x)x$) the two agree to machine precision; for a
 # non-homogeneous one they do not, and the size of the mismatch says how much of the
 # one-layer theory is lost.
+
 
 # %%
 def one_layer_mismatch(act: activations.Activation, n: int, gen: torch.Generator) -> float:
@@ -236,10 +255,13 @@ one_layer_rows = []
 for name in P.one_layer_activations:
     act = activations.get_activation(name, slope=P.leaky_slope)
     for n in P.batch_sizes:
-        one_layer_rows.append({"activation": act.name, "homogeneous": act.homogeneous, "N": n,
-                               "rel_err": one_layer_mismatch(act, n, gen)})
+        one_layer_rows.append(
+            {"activation": act.name, "homogeneous": act.homogeneous, "N": n, "rel_err": one_layer_mismatch(act, n, gen)}
+        )
 one_layer = pd.DataFrame(one_layer_rows)
-print(one_layer.groupby(["activation", "homogeneous"], sort=False)["rel_err"].max().map(lambda v: f"{v:.1e}").to_string())
+print(
+    one_layer.groupby(["activation", "homogeneous"], sort=False)["rel_err"].max().map(lambda v: f"{v:.1e}").to_string()
+)
 
 # %% [markdown]
 # ## Claims
@@ -264,12 +286,18 @@ if len(non_homog):
     checks.check("one layer, non-homogeneous h: identity fails (min rel. error)", non_homog.rel_err.min(), 1e-3, ">=")
 checks.check("pair features: any non-negative alpha satisfies the lemma (rel. error)", pair_lemma_err, 1e-10, "<=")
 few = kernel_fit[kernel_fit["features L"] == min(P.kernel_ranks)]
-checks.finding(f"InfoNCE alpha, best {min(P.kernel_ranks)}-feature kernel: covariance error at tau={P.alpha_taus[0]:g}",
-               few["covariance error"].iloc[0], expected="approximately a kernel",
-               note="small tau: alpha concentrates on nearest negatives, few features cannot express it")
-checks.finding(f"InfoNCE alpha, best {min(P.kernel_ranks)}-feature kernel: covariance error at tau={P.alpha_taus[-1]:g}",
-               few["covariance error"].iloc[-1], expected="uniform alpha (tau -> inf) is a kernel",
-               note="see figure alpha_kernel_fit")
+checks.finding(
+    f"InfoNCE alpha, best {min(P.kernel_ranks)}-feature kernel: covariance error at tau={P.alpha_taus[0]:g}",
+    few["covariance error"].iloc[0],
+    expected="approximately a kernel",
+    note="small tau: alpha concentrates on nearest negatives, few features cannot express it",
+)
+checks.finding(
+    f"InfoNCE alpha, best {min(P.kernel_ranks)}-feature kernel: covariance error at tau={P.alpha_taus[-1]:g}",
+    few["covariance error"].iloc[-1],
+    expected="uniform alpha (tau -> inf) is a kernel",
+    note="see figure alpha_kernel_fit",
+)
 checks.report()
 checks.save(FIG_DIR)
 checks.assert_all()
@@ -281,7 +309,12 @@ checks.assert_all()
 fig, axes = plt.subplots(1, 3, figsize=plotting.FIGSIZE["wide"], sharey=True)
 panels = [
     ("gradient identity", identity.assign(setting=identity.loss), "grad_rel_err", 1e-8),
-    ("kernel lemma", pd.DataFrame({"setting": [f"L={L}" for L in kernel_errors], "err": list(kernel_errors.values())}), "err", 1e-10),
+    (
+        "kernel lemma",
+        pd.DataFrame({"setting": [f"L={L}" for L in kernel_errors], "err": list(kernel_errors.values())}),
+        "err",
+        1e-10,
+    ),
     ("one-layer gradient", one_layer.assign(setting=one_layer.activation), "rel_err", 1e-10),
 ]
 FLOOR = EPS64 / 20  # exact zeros (the quadratic loss often hits them) are drawn at this floor
@@ -308,8 +341,13 @@ fig = plt.figure(figsize=plotting.FIGSIZE["grid"])
 grid = fig.add_gridspec(2, 3)
 ax = fig.add_subplot(grid[0, :2])
 sns.lineplot(data=kernel_fit, x="tau", y="covariance error", hue="features L", marker="o", ax=ax, palette="viridis_r")
-ax.set(xscale="log", yscale="log", xlabel="temperature τ", ylabel="covariance error",
-       title="Inter-sample term of C_α: InfoNCE's α vs its best L-feature kernel")
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlabel="temperature τ",
+    ylabel="covariance error",
+    title="Inter-sample term of C_α: InfoNCE's α vs its best L-feature kernel",
+)
 ax.legend(title="features L", fontsize=8)
 ax = fig.add_subplot(grid[0, 2])
 asym = kernel_fit.drop_duplicates("tau")
@@ -318,8 +356,11 @@ ax.set(xscale="log", yscale="log", xlabel="temperature τ", title="asymmetry of 
 small_tau, mid_rank = P.alpha_taus[0], P.kernel_ranks[len(P.kernel_ranks) // 2]
 alpha, fitted = examples[small_tau, mid_rank]
 off = 1 - torch.eye(fitted.shape[0], dtype=DT)
-panels = [(alpha, f"α at τ = {small_tau:g}"), (0.5 * (alpha + alpha.T), "its symmetric part"),
-          (fitted * off, f"best {mid_rank}-feature kernel")]
+panels = [
+    (alpha, f"α at τ = {small_tau:g}"),
+    (0.5 * (alpha + alpha.T), "its symmetric part"),
+    (fitted * off, f"best {mid_rank}-feature kernel"),
+]
 for col, (matrix, title) in enumerate(panels):
     sub = fig.add_subplot(grid[1, col])
     sns.heatmap(matrix.numpy(), ax=sub, cmap="viridis", cbar=False, square=True, xticklabels=False, yticklabels=False)

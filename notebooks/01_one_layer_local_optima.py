@@ -107,7 +107,9 @@ P = params.validate(globals(), SPEC)
 if 0.0 not in P.slopes or 1.0 not in P.slopes:
     raise params.ParameterError(f"parameter 'slopes': must contain 0.0 (ReLU) and 1.0 (linear), got {P.slopes}")
 if P.dim < P.n_components - 1:
-    raise params.ParameterError(f"parameter 'dim': the simplex layout needs dim >= n_components - 1 = {P.n_components - 1}, got {P.dim}")
+    raise params.ParameterError(
+        f"parameter 'dim': the simplex layout needs dim >= n_components - 1 = {P.n_components - 1}, got {P.dim}"
+    )
 FIG_DIR = plotting.figure_dir("01_one_layer_local_optima")
 plotting.set_theme()
 DT = torch.float64
@@ -125,8 +127,9 @@ SLOPES = sorted(set(P.slopes))
 # major direction its top eigenvector.
 
 # %%
-task = make_mixture(P.n_components, P.dim, P.noise, magnitudes=[P.major_magnitude] + [1.0] * (P.n_components - 1),
-                    seed=P.task_seed)
+task = make_mixture(
+    P.n_components, P.dim, P.noise, magnitudes=[P.major_magnitude] + [1.0] * (P.n_components - 1), seed=P.task_seed
+)
 unit_centres = task.centres / task.centres.norm(dim=1, keepdim=True)
 a_linear = 2 * task.between_covariance()
 lin_eig, lin_vec = torch.linalg.eigh(a_linear)
@@ -134,8 +137,12 @@ top_linear = lin_vec[:, -1]
 cos_units = unit_centres @ unit_centres.T
 print(f"C = {task.n_components}, d = {task.dim}, sigma = {task.noise:g}")
 print(f"cosine between centre directions: {cos_units[0, 1].item():.4f} (= -1/(C-1) = {-1 / (P.n_components - 1):.4f})")
-print(f"A_linear: top eigenvalues {lin_eig[-1]:.4f}, {lin_eig[-2]:.4f}; |cos(top eigenvector, major centre)| = {abs(top_linear @ unit_centres[0]):.6f}")
-print(f"largest other-component gate leak Phi(-1/((C-1) sigma)) = {torch.special.ndtr(torch.tensor(-1 / ((P.n_components - 1) * P.noise))).item():.2e}")
+print(
+    f"A_linear: top eigenvalues {lin_eig[-1]:.4f}, {lin_eig[-2]:.4f}; |cos(top eigenvector, major centre)| = {abs(top_linear @ unit_centres[0]):.6f}"
+)
+print(
+    f"largest other-component gate leak Phi(-1/((C-1) sigma)) = {torch.special.ndtr(torch.tensor(-1 / ((P.n_components - 1) * P.noise))).item():.2e}"
+)
 
 
 # %% [markdown]
@@ -144,6 +151,7 @@ print(f"largest other-component gate leak Phi(-1/((C-1) sigma)) = {torch.special
 # All `n_inits` × `len(slopes)` trajectories are one batch (each row has its own slope); the
 # same inits are used for every slope. A trajectory stops when its relative residual
 # $\|(I-ww^\top)A(w)w\| / \|A(w)w\|$ is below `flow_tol`.
+
 
 # %%
 def default_init_directions(n: int, d: int, gen: torch.Generator) -> torch.Tensor:
@@ -155,8 +163,9 @@ def default_init_directions(n: int, d: int, gen: torch.Generator) -> torch.Tenso
 def run_flow(task, w0, slopes, progress=True):
     """Flow every init for every slope; returns the endpoints [S, n, d] and the FlowResult."""
     s = torch.tensor(slopes, dtype=DT).repeat_interleave(w0.shape[0])
-    res = dy.integrate_flow(task, w0.repeat(len(slopes), 1), s, dt=P.flow_dt, tol=P.flow_tol,
-                            max_steps=P.flow_max_steps, progress=progress)
+    res = dy.integrate_flow(
+        task, w0.repeat(len(slopes), 1), s, dt=P.flow_dt, tol=P.flow_tol, max_steps=P.flow_max_steps, progress=progress
+    )
     return res, s
 
 
@@ -164,9 +173,13 @@ gen_init = torch.Generator().manual_seed(P.seed)
 w0 = default_init_directions(P.n_inits, P.dim, gen_init)
 flow, flow_slopes = run_flow(task, w0, SLOPES)
 fp = dy.fixed_point_checks(task, flow.w, flow_slopes)
-print(f"{flow.w.shape[0]} trajectories, converged: {int(flow.converged.sum())}, max steps used: {int(flow.steps.max())}")
-print(f"max residual {fp['residual'].max():.1e}, max |rayleigh - lam_max| / lam_max {fp['top_gap'].abs().max():.1e}, "
-      f"max tangent eigenvalue {fp['tangent_max'].max():.4f}, max Jacobian asymmetry {fp['asymmetry'].max():.1e}")
+print(
+    f"{flow.w.shape[0]} trajectories, converged: {int(flow.converged.sum())}, max steps used: {int(flow.steps.max())}"
+)
+print(
+    f"max residual {fp['residual'].max():.1e}, max |rayleigh - lam_max| / lam_max {fp['top_gap'].abs().max():.1e}, "
+    f"max tangent eigenvalue {fp['tangent_max'].max():.4f}, max Jacobian asymmetry {fp['asymmetry'].max():.1e}"
+)
 
 # %% [markdown]
 # ### Distinct optima per slope
@@ -179,23 +192,27 @@ print(f"max residual {fp['residual'].max():.1e}, max |rayleigh - lam_max| / lam_
 # %%
 rows, optima_by_slope = [], {}
 for i, a in enumerate(SLOPES):
-    ws = flow.w[i * P.n_inits:(i + 1) * P.n_inits]
+    ws = flow.w[i * P.n_inits : (i + 1) * P.n_inits]
     linear = a == 1.0
     cl = op.cluster_directions(ws, P.cos_threshold, sign_aware=linear)
     cl_sign = op.cluster_directions(ws, P.cos_threshold, sign_aware=True)
     match = op.match_to_centres(cl.directions, task.centres, sign_aware=linear)
-    part = {k: v[i * P.n_inits:(i + 1) * P.n_inits] for k, v in fp.items()}
+    part = {k: v[i * P.n_inits : (i + 1) * P.n_inits] for k, v in fp.items()}
     centre_best = op.best_cosine_to_centres(cl.directions, task.centres, sign_aware=linear)  # [C]
     optima_by_slope[a] = (cl, match)
-    rows.append({
-        "slope": a, "optima": cl.n, "optima up to sign": cl_sign.n,
-        "centres within angle": int((centre_best >= P.cos_threshold).sum()),
-        "max angle to nearest centre": float(match.angle.max()),
-        "max centre-to-optimum angle": float(torch.rad2deg(torch.arccos(centre_best.clamp(max=1.0))).max()),
-        "max cluster spread (deg)": cl.max_spread(ws, sign_aware=linear),
-        "max tangent eig": float(part["tangent_max"].max()),
-        "min eigengap lam1-lam2": float((part["lam_max"] - part["lam_2"]).min()),
-    })
+    rows.append(
+        {
+            "slope": a,
+            "optima": cl.n,
+            "optima up to sign": cl_sign.n,
+            "centres within angle": int((centre_best >= P.cos_threshold).sum()),
+            "max angle to nearest centre": float(match.angle.max()),
+            "max centre-to-optimum angle": float(torch.rad2deg(torch.arccos(centre_best.clamp(max=1.0))).max()),
+            "max cluster spread (deg)": cl.max_spread(ws, sign_aware=linear),
+            "max tangent eig": float(part["tangent_max"].max()),
+            "min eigengap lam1-lam2": float((part["lam_max"] - part["lam_2"]).min()),
+        }
+    )
 sweep = pd.DataFrame(rows)
 print(sweep.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
@@ -205,12 +222,18 @@ lin_cl, lin_match = optima_by_slope[1.0]
 relu_centre_cos = op.best_cosine_to_centres(relu_cl.directions, task.centres)  # [C]
 relu_centre_angle = torch.rad2deg(torch.arccos(relu_centre_cos.clamp(max=1.0)))
 lin_top_cos = abs(float(lin_cl.directions[0] @ top_linear))
-print(f"linear: {lin_cl.n} optimum up to sign; |cos| with the top eigenvector of C_alpha[x] = {lin_top_cos:.12f}; "
-      f"nearest centre {int(lin_match.centre[0])} (major = 0) at |cos| {float(lin_match.cosine[0]):.6f}")
-print(f"ReLU: {relu_cl.n} optima; angle from each centre to its nearest optimum (deg): "
-      + ", ".join(f"{v:.2f}" for v in relu_centre_angle.tolist()))
-print("ReLU basin sizes by matched centre: " + ", ".join(
-    f"c{int(c)}: {f:.3f}" for c, f in zip(relu_match.centre.tolist(), relu_cl.fractions.tolist())))
+print(
+    f"linear: {lin_cl.n} optimum up to sign; |cos| with the top eigenvector of C_alpha[x] = {lin_top_cos:.12f}; "
+    f"nearest centre {int(lin_match.centre[0])} (major = 0) at |cos| {float(lin_match.cosine[0]):.6f}"
+)
+print(
+    f"ReLU: {relu_cl.n} optima; angle from each centre to its nearest optimum (deg): "
+    + ", ".join(f"{v:.2f}" for v in relu_centre_angle.tolist())
+)
+print(
+    "ReLU basin sizes by matched centre: "
+    + ", ".join(f"c{int(c)}: {f:.3f}" for c, f in zip(relu_match.centre.tolist(), relu_cl.fractions.tolist()))
+)
 extra = relu_cl.n - int((relu_match.angle <= ANGLE_THRESHOLD).sum())
 print(f"ReLU optima farther than {ANGLE_THRESHOLD:.1f} deg from every centre: {extra}")
 
@@ -224,8 +247,9 @@ print(f"ReLU optima farther than {ANGLE_THRESHOLD:.1f} deg from every centre: {e
 # are fractions of `n_inits` default-init directions.
 
 # %%
-task3 = make_mixture(P.basin_components, 3, P.noise, magnitudes=[P.major_magnitude] + [1.0] * (P.basin_components - 1),
-                     seed=P.task_seed)
+task3 = make_mixture(
+    P.basin_components, 3, P.noise, magnitudes=[P.major_magnitude] + [1.0] * (P.basin_components - 1), seed=P.task_seed
+)
 n_lon, n_lat = P.basin_grid, max(P.basin_grid // 2, 2)
 lon = torch.linspace(-math.pi, math.pi, n_lon + 1, dtype=DT)[:-1] + math.pi / n_lon
 lat = torch.linspace(-math.pi / 2, math.pi / 2, n_lat + 1, dtype=DT)[:-1] + math.pi / (2 * n_lat)
@@ -236,17 +260,22 @@ starts = torch.cat([grid, w0_3])
 flow3, slopes3 = run_flow(task3, starts, [0.0, 1.0], progress=False)
 fp3 = dy.fixed_point_checks(task3, flow3.w, slopes3)
 ng = grid.shape[0]
-relu3, lin3 = flow3.w[: ng + P.n_inits], flow3.w[ng + P.n_inits:]
+relu3, lin3 = flow3.w[: ng + P.n_inits], flow3.w[ng + P.n_inits :]
 m3 = op.match_to_centres(relu3, task3.centres)
 label3 = torch.where(m3.cosine >= P.cos_threshold, m3.centre, torch.tensor(-1))  # -1: no centre
 top3 = torch.linalg.eigh(task3.between_covariance())[1][:, -1]
 sign3 = torch.sign(lin3 @ top3)
 cl3 = op.cluster_directions(relu3[ng:], P.cos_threshold)
 basins3 = op.component_basins(relu3[ng:], task3.centres, P.cos_threshold)
-print(f"d = 3: {int(flow3.converged.sum())}/{flow3.w.shape[0]} converged; ReLU optima: {cl3.n}; linear optima up to sign: "
-      f"{op.cluster_directions(lin3[ng:], P.cos_threshold, sign_aware=True).n}")
-print("d = 3 ReLU basin sizes: " + ", ".join(f"c{c}: {v:.3f}" for c, v in enumerate(basins3.tolist()))
-      + f"  (sum {basins3.sum():.3f})")
+print(
+    f"d = 3: {int(flow3.converged.sum())}/{flow3.w.shape[0]} converged; ReLU optima: {cl3.n}; linear optima up to sign: "
+    f"{op.cluster_directions(lin3[ng:], P.cos_threshold, sign_aware=True).n}"
+)
+print(
+    "d = 3 ReLU basin sizes: "
+    + ", ".join(f"c{c}: {v:.3f}" for c, v in enumerate(basins3.tolist()))
+    + f"  (sum {basins3.sum():.3f})"
+)
 
 
 # %% [markdown]
@@ -280,11 +309,19 @@ def train_width(loss: str, activation: str, n: int):
     """Train n_seeds networks of n nodes; returns their unit node directions [R, n, d] (float64)."""
     seeds = [P.seed * 1_000_003 + r for r in range(P.n_seeds)]
     tau = P.tau_per_node * n
-    net = OneLayerNet.init(seeds, n, P.dim, activation=activation, weight_norm=True, normalize_output=False,
-                           loss=loss, tau=tau)
+    net = OneLayerNet.init(
+        seeds, n, P.dim, activation=activation, weight_norm=True, normalize_output=False, loss=loss, tau=tau
+    )
     step = P.lr * tau if loss == "infonce" else P.lr
-    res = train(net, task.sampler(seeds, P.batch_size), P.train_steps, lr=step, momentum=P.momentum,
-                weight_decay=P.weight_decay, progress=False)
+    res = train(
+        net,
+        task.sampler(seeds, P.batch_size),
+        P.train_steps,
+        lr=step,
+        momentum=P.momentum,
+        weight_decay=P.weight_decay,
+        progress=False,
+    )
     if bool(res.nan.any()):
         raise FloatingPointError(f"{loss}/{activation}/n={n}: {int(res.nan.sum())} replicas hit a non-finite loss")
     w = net.effective_weights().to(DT)
@@ -297,16 +334,23 @@ for loss, act, n in bar(runs, desc="train"):
     w = train_width(loss, act, n)
     linear = act == "linear"
     captured = op.best_cosine_to_centres(w, task.centres, sign_aware=linear) >= P.cos_threshold  # [R, C]
-    at_centre = op.best_cosine_to_centres(w.reshape(-1, 1, P.dim), task.centres, sign_aware=linear).max(-1).values >= P.cos_threshold
+    at_centre = (
+        op.best_cosine_to_centres(w.reshape(-1, 1, P.dim), task.centres, sign_aware=linear).max(-1).values
+        >= P.cos_threshold
+    )
     top_cos = (w @ top_linear).abs()  # [R, n]
-    train_rows.append({
-        "loss": loss, "activation": act, "n": n,
-        "coverage": captured.to(DT).mean().item(),
-        "coverage_se": (captured.to(DT).mean(1).std() / math.sqrt(P.n_seeds)).item(),
-        "nodes at a centre": at_centre.to(DT).mean().item(),
-        "min |cos| to top eigvec": top_cos.min().item(),
-        "median |cos| to top eigvec": top_cos.median().item(),
-    })
+    train_rows.append(
+        {
+            "loss": loss,
+            "activation": act,
+            "n": n,
+            "coverage": captured.to(DT).mean().item(),
+            "coverage_se": (captured.to(DT).mean(1).std() / math.sqrt(P.n_seeds)).item(),
+            "nodes at a centre": at_centre.to(DT).mean().item(),
+            "min |cos| to top eigvec": top_cos.min().item(),
+            "median |cos| to top eigvec": top_cos.median().item(),
+        }
+    )
 trained = pd.DataFrame(train_rows)
 pred_by_n = dict(zip(P.widths, prediction.tolist()))
 se_by_n = dict(zip(P.widths, (pred_var / P.n_seeds).sqrt().tolist()))
@@ -328,24 +372,39 @@ print(trained.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # largest tangent eigenvalue (stability).
 
 # %%
-overlap_settings = [("simplex", P.noise)] + [("simplex", s) for s in P.overlap_noises] + [("random", s) for s in P.overlap_random_noises]
+overlap_settings = (
+    [("simplex", P.noise)]
+    + [("simplex", s) for s in P.overlap_noises]
+    + [("random", s) for s in P.overlap_random_noises]
+)
 overlap_rows = []
 for layout, sigma in bar(overlap_settings, desc="overlap"):
-    t = make_mixture(P.n_components, P.dim, sigma, magnitudes=[P.major_magnitude] + [1.0] * (P.n_components - 1),
-                     layout=layout, seed=P.task_seed)
+    t = make_mixture(
+        P.n_components,
+        P.dim,
+        sigma,
+        magnitudes=[P.major_magnitude] + [1.0] * (P.n_components - 1),
+        layout=layout,
+        seed=P.task_seed,
+    )
     res = dy.integrate_flow(t, w0, 0.0, dt=P.flow_dt, tol=P.flow_tol, max_steps=P.flow_max_steps)
     chk = dy.fixed_point_checks(t, res.w, 0.0)
     cl = op.cluster_directions(res.w[res.converged], P.cos_threshold)
     mt = op.match_to_centres(cl.directions, t.centres)
     best = op.best_cosine_to_centres(cl.directions, t.centres)
-    overlap_rows.append({
-        "layout": layout, "sigma": sigma, "converged": int(res.converged.sum()), "optima": cl.n,
-        "centres within angle": int((best >= P.cos_threshold).sum()),
-        "max angle to nearest centre": float(mt.angle.max()),
-        "not top eigenvector": float((chk["top_gap"][res.converged] > 1e-6).to(DT).mean()),
-        "max top_gap": float(chk["top_gap"][res.converged].max()),
-        "max tangent eig": float(chk["tangent_max"][res.converged].max()),
-    })
+    overlap_rows.append(
+        {
+            "layout": layout,
+            "sigma": sigma,
+            "converged": int(res.converged.sum()),
+            "optima": cl.n,
+            "centres within angle": int((best >= P.cos_threshold).sum()),
+            "max angle to nearest centre": float(mt.angle.max()),
+            "not top eigenvector": float((chk["top_gap"][res.converged] > 1e-6).to(DT).mean()),
+            "max top_gap": float(chk["top_gap"][res.converged].max()),
+            "max tangent eig": float(chk["tangent_max"][res.converged].max()),
+        }
+    )
 overlap = pd.DataFrame(overlap_rows)
 print(overlap.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
@@ -372,32 +431,45 @@ checks.check("linear: number of optima up to sign", lin_cl.n, 1, "==")
 checks.check("linear optimum = top eigenvector of C_alpha[x]: 1 - |cos|", 1 - lin_top_cos, 1e-6, "<=")
 checks.check("linear optimum's nearest centre is the major one (index)", int(lin_match.centre[0]), 0, "==")
 checks.check("ReLU: number of distinct optima", relu_cl.n, P.n_components, ">=")
-checks.check("ReLU: max angle from a centre to its nearest optimum (deg)", relu_centre_angle.max(), ANGLE_THRESHOLD, "<=")
+checks.check(
+    "ReLU: max angle from a centre to its nearest optimum (deg)", relu_centre_angle.max(), ANGLE_THRESHOLD, "<="
+)
 checks.check("d=3 ReLU: number of distinct optima", cl3.n, P.basin_components, ">=")
 checks.check("d=3: fixed-point residual (max)", fp3["residual"].max(), 1e-6, "<=")
 if quad is not None:
     q_relu, q_lin = quad[quad.activation == "relu"], quad[quad.activation == "linear"]
     checks.check("trained, quadratic, ReLU: coverage vs coupon collector, max |z|", q_relu.z.abs().max(), 3.0, "<=")
-    checks.check("trained, quadratic, linear: min |cos| of a node with the top eigenvector", q_lin["min |cos| to top eigvec"].min(),
-                 P.cos_threshold, ">=")
+    checks.check(
+        "trained, quadratic, linear: min |cos| of a node with the top eigenvector",
+        q_lin["min |cos| to top eigvec"].min(),
+        P.cos_threshold,
+        ">=",
+    )
 if infonce is not None:
     i_relu, i_lin = infonce[infonce.activation == "relu"], infonce[infonce.activation == "linear"]
-    checks.finding("trained, InfoNCE, ReLU: coverage vs coupon collector, max |z|", float(i_relu.z.abs().max()),
-                   expected="coupon-collector curve only for independent nodes (uniform alpha)",
-                   note="InfoNCE's alpha couples the nodes, so the curve is a reference here; |z| <= 3 means "
-                        "the coupling did not measurably change coverage at this temperature")
-    checks.finding("trained, InfoNCE, linear: min |cos| of a node with the top eigenvector",
-                   float(i_lin["min |cos| to top eigvec"].min()),
-                   expected=f">= {P.cos_threshold} (all nodes in the major direction)",
-                   note="with alpha recomputed from the outputs, C_alpha[x]'s top eigenvector is not the uniform-alpha "
-                        "one and depends on the other nodes: linear nodes spread over several directions")
+    checks.finding(
+        "trained, InfoNCE, ReLU: coverage vs coupon collector, max |z|",
+        float(i_relu.z.abs().max()),
+        expected="coupon-collector curve only for independent nodes (uniform alpha)",
+        note="InfoNCE's alpha couples the nodes, so the curve is a reference here; |z| <= 3 means "
+        "the coupling did not measurably change coverage at this temperature",
+    )
+    checks.finding(
+        "trained, InfoNCE, linear: min |cos| of a node with the top eigenvector",
+        float(i_lin["min |cos| to top eigvec"].min()),
+        expected=f">= {P.cos_threshold} (all nodes in the major direction)",
+        note="with alpha recomputed from the outputs, C_alpha[x]'s top eigenvector is not the uniform-alpha "
+        "one and depends on the other nodes: linear nodes spread over several directions",
+    )
 random_rows = overlap[overlap.layout == "random"]
 if len(random_rows):
-    checks.finding("overlap (random layout): fraction of stable w* that are not top eigenvectors",
-                   float(random_rows["not top eigenvector"].max()),
-                   expected="0 (stable fixed point <=> top eigenvalue, in PAPER.md's reading)",
-                   note="with overlapping gates A(w) varies fast around w*; stability only needs the tangent "
-                        "Jacobian to be negative, which the variation of A can give without the top eigenvalue")
+    checks.finding(
+        "overlap (random layout): fraction of stable w* that are not top eigenvectors",
+        float(random_rows["not top eigenvector"].max()),
+        expected="0 (stable fixed point <=> top eigenvalue, in PAPER.md's reading)",
+        note="with overlapping gates A(w) varies fast around w*; stability only needs the tangent "
+        "Jacobian to be negative, which the variation of A can give without the top eigenvalue",
+    )
 checks.report()
 checks.save(FIG_DIR)
 checks.assert_all()
@@ -409,16 +481,27 @@ checks.assert_all()
 # Figure 1: distinct optima against the centres, for linear, one LeakyReLU slope and ReLU.
 mid_slope = min((a for a in SLOPES if 0 < a < 1), key=lambda a: abs(a - 0.5), default=None)
 panel_slopes = [1.0] + ([mid_slope] if mid_slope is not None else []) + [0.0]
-fig, axes = plt.subplots(1, len(panel_slopes), figsize=plotting.FIGSIZE["wide"],
-                         gridspec_kw={"width_ratios": [max(optima_by_slope[a][0].n, 3) + 1 for a in panel_slopes]})
+fig, axes = plt.subplots(
+    1,
+    len(panel_slopes),
+    figsize=plotting.FIGSIZE["wide"],
+    gridspec_kw={"width_ratios": [max(optima_by_slope[a][0].n, 3) + 1 for a in panel_slopes]},
+)
 for ax, a in zip(np.atleast_1d(axes), panel_slopes):
     cl, match = optima_by_slope[a]
     order = torch.argsort(match.centre * 2 - (match.cosine > 0).long(), stable=True)  # columns by matched centre
-    cos = (cl.directions[order] @ unit_centres.T)
+    cos = cl.directions[order] @ unit_centres.T
     cos = cos.abs() if a == 1.0 else cos
-    sns.heatmap(cos.T.numpy(), ax=ax, vmin=-1, vmax=1, cmap="vlag", cbar=a == 0.0,
-                xticklabels=[f"{f:.2f}" for f in cl.fractions[order].tolist()],
-                yticklabels=[f"c{c}" for c in range(task.n_components)])
+    sns.heatmap(
+        cos.T.numpy(),
+        ax=ax,
+        vmin=-1,
+        vmax=1,
+        cmap="vlag",
+        cbar=a == 0.0,
+        xticklabels=[f"{f:.2f}" for f in cl.fractions[order].tolist()],
+        yticklabels=[f"c{c}" for c in range(task.n_components)],
+    )
     name = "linear (|cos|)" if a == 1.0 else ("ReLU" if a == 0.0 else f"LeakyReLU {a:g}")
     ax.set_title(f"{name}: {cl.n} optim{'um' if cl.n == 1 else 'a'}")
     ax.set_xlabel("optimum (label: basin size)")
@@ -448,15 +531,33 @@ ax.set_ylabel("number of optima")
 ax.legend(fontsize="small")
 ax = axes[1]
 ax.plot(sweep.slope, sweep["max centre-to-optimum angle"], "o-", color=plotting.COLORS["relu"])
-ax.axhline(ANGLE_THRESHOLD, color=plotting.COLORS["theory"], lw=0.8, ls=":", label=f"{ANGLE_THRESHOLD:.1f}° (cos {P.cos_threshold:g})")
+ax.axhline(
+    ANGLE_THRESHOLD,
+    color=plotting.COLORS["theory"],
+    lw=0.8,
+    ls=":",
+    label=f"{ANGLE_THRESHOLD:.1f}° (cos {P.cos_threshold:g})",
+)
 ax.set_yscale("log")
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylabel("angle to nearest optimum (deg)")
 ax.set_title("worst-placed centre", fontsize="medium")
 ax.legend(fontsize="small")
 ax = axes[2]
-ax.plot(sweep.slope, -sweep["max tangent eig"], "o-", color=plotting.COLORS["relu"], label="stability margin (least stable $w^*$)")
-ax.plot(sweep.slope, sweep["min eigengap lam1-lam2"], "s--", color=plotting.COLORS["leaky_relu"], label=r"smallest gap $\lambda_1-\lambda_2$ of $A(w^*)$")
+ax.plot(
+    sweep.slope,
+    -sweep["max tangent eig"],
+    "o-",
+    color=plotting.COLORS["relu"],
+    label="stability margin (least stable $w^*$)",
+)
+ax.plot(
+    sweep.slope,
+    sweep["min eigengap lam1-lam2"],
+    "s--",
+    color=plotting.COLORS["leaky_relu"],
+    label=r"smallest gap $\lambda_1-\lambda_2$ of $A(w^*)$",
+)
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylim(0, 1.4 * max(float((-sweep["max tangent eig"]).max()), float(sweep["min eigengap lam1-lam2"].max())))
 ax.legend(fontsize="x-small", loc="upper center")
@@ -480,18 +581,39 @@ colors = [plotting.PALETTE[c] for c in range(P.basin_components)] + [plotting.CO
 cmap = plt.matplotlib.colors.ListedColormap(colors)
 img = torch.where(label3[:ng] < 0, torch.tensor(P.basin_components), label3[:ng]).reshape(n_lat, n_lon)
 extent = [-180, 180, -90, 90]
-axes[0].imshow(img.numpy(), origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=P.basin_components + 0.5,
-               interpolation="nearest", aspect="auto")
+axes[0].imshow(
+    img.numpy(),
+    origin="lower",
+    extent=extent,
+    cmap=cmap,
+    vmin=-0.5,
+    vmax=P.basin_components + 0.5,
+    interpolation="nearest",
+    aspect="auto",
+)
 cen = task3.centres / task3.centres.norm(dim=1, keepdim=True)
 c_lon, c_lat = torch.rad2deg(torch.atan2(cen[:, 1], cen[:, 0])), torch.rad2deg(torch.asin(cen[:, 2]))
 for c in range(P.basin_components):
     axes[0].scatter(c_lon[c], c_lat[c], marker="*", s=160, color=colors[c], edgecolor="black", zorder=3)
-    axes[0].annotate(f"c{c}: {basins3[c]:.2f}", (c_lon[c].item(), c_lat[c].item()), xytext=(6, 6),
-                     textcoords="offset points", fontsize="small")
+    axes[0].annotate(
+        f"c{c}: {basins3[c]:.2f}",
+        (c_lon[c].item(), c_lat[c].item()),
+        xytext=(6, 6),
+        textcoords="offset points",
+        fontsize="small",
+    )
 axes[0].set_title(f"ReLU: {cl3.n} optima (star: centre, label: basin size)")
 sgn = sign3[:ng].reshape(n_lat, n_lon)
-axes[1].imshow(sgn.numpy(), origin="lower", extent=extent, cmap=plt.matplotlib.colors.ListedColormap(
-    [plotting.COLORS["linear"], plotting.PALETTE[9]]), vmin=-1, vmax=1, interpolation="nearest", aspect="auto")
+axes[1].imshow(
+    sgn.numpy(),
+    origin="lower",
+    extent=extent,
+    cmap=plt.matplotlib.colors.ListedColormap([plotting.COLORS["linear"], plotting.PALETTE[9]]),
+    vmin=-1,
+    vmax=1,
+    interpolation="nearest",
+    aspect="auto",
+)
 t_lon, t_lat = math.degrees(math.atan2(top3[1], top3[0])), math.degrees(math.asin(top3[2]))
 for s, mk in ((1, "*"), (-1, "X")):
     lo, la = (t_lon, t_lat) if s > 0 else (t_lon - 180 if t_lon > 0 else t_lon + 180, -t_lat)
@@ -516,12 +638,23 @@ fig, axes = plt.subplots(1, len(P.train_losses), figsize=plotting.FIGSIZE["wide"
 dense = np.unique(np.round(np.geomspace(min(P.widths), max(P.widths), 200)).astype(int))
 for ax, loss in zip(axes[0], P.train_losses):
     part = trained[trained.loss == loss]
-    ax.plot(dense, op.coverage_prediction(p_basin, dense.tolist()).numpy(), color=plotting.COLORS["theory"],
-            label="coupon collector from flow basins")
+    ax.plot(
+        dense,
+        op.coverage_prediction(p_basin, dense.tolist()).numpy(),
+        color=plotting.COLORS["theory"],
+        label="coupon collector from flow basins",
+    )
     for act in ("relu", "linear"):
         sub = part[part.activation == act]
-        ax.errorbar(sub.n, sub.coverage, yerr=2 * sub.coverage_se, fmt="o", capsize=3, color=plotting.COLORS[act],
-                    label=f"trained {act} (mean ± 2 SE over seeds)")
+        ax.errorbar(
+            sub.n,
+            sub.coverage,
+            yerr=2 * sub.coverage_se,
+            fmt="o",
+            capsize=3,
+            color=plotting.COLORS[act],
+            label=f"trained {act} (mean ± 2 SE over seeds)",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("nodes n")
     ax.set_title("quadratic loss (uniform α)" if loss == "quadratic" else f"InfoNCE (τ = {P.tau_per_node:g}·n)")
@@ -544,15 +677,30 @@ fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
 labels = [f"{r.layout}\nσ={r.sigma:g}" for r in overlap.itertuples()]
 x = np.arange(len(overlap))
 axes[0].bar(x - 0.2, overlap.optima, width=0.4, color=plotting.COLORS["relu"], label="distinct optima")
-axes[0].bar(x + 0.2, overlap["centres within angle"], width=0.4, color=plotting.COLORS["linear"],
-            label=f"centres with an optimum within {ANGLE_THRESHOLD:.1f}°")
+axes[0].bar(
+    x + 0.2,
+    overlap["centres within angle"],
+    width=0.4,
+    color=plotting.COLORS["linear"],
+    label=f"centres with an optimum within {ANGLE_THRESHOLD:.1f}°",
+)
 axes[0].axhline(P.n_components, color=plotting.COLORS["theory"], lw=0.8, ls=":")
 axes[0].set_xticks(x, labels, fontsize="x-small")
 axes[0].legend(fontsize="small")
-axes[1].bar(x - 0.2, overlap["max angle to nearest centre"], width=0.4, color=plotting.COLORS["relu"],
-            label="largest optimum-centre angle (deg)")
-axes[1].bar(x + 0.2, 100 * overlap["not top eigenvector"], width=0.4, color=plotting.COLORS["leaky_relu"],
-            label="% stable w* not a top eigenvector")
+axes[1].bar(
+    x - 0.2,
+    overlap["max angle to nearest centre"],
+    width=0.4,
+    color=plotting.COLORS["relu"],
+    label="largest optimum-centre angle (deg)",
+)
+axes[1].bar(
+    x + 0.2,
+    100 * overlap["not top eigenvector"],
+    width=0.4,
+    color=plotting.COLORS["leaky_relu"],
+    label="% stable w* not a top eigenvector",
+)
 axes[1].set_xticks(x, labels, fontsize="x-small")
 axes[1].legend(fontsize="small")
 plotting.savefig(fig, FIG_DIR, "overlap")

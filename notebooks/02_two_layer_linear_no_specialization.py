@@ -111,27 +111,53 @@ SPEC = {
 }
 P = params.validate(globals(), SPEC)
 if P.heatmap_location >= P.locations:
-    raise params.ParameterError(f"parameter 'heatmap_location': expected an integer < locations={P.locations}, got {P.heatmap_location}")
+    raise params.ParameterError(
+        f"parameter 'heatmap_location': expected an integer < locations={P.locations}, got {P.heatmap_location}"
+    )
 if P.pop_example_init >= len(P.pop_inits):
-    raise params.ParameterError(f"parameter 'pop_example_init': expected an index < len(pop_inits)={len(P.pop_inits)}, got {P.pop_example_init}")
+    raise params.ParameterError(
+        f"parameter 'pop_example_init': expected an index < len(pop_inits)={len(P.pop_inits)}, got {P.pop_example_init}"
+    )
 if 1 not in P.betas or len(P.betas) < 2:
-    raise params.ParameterError(f"parameter 'betas': must contain 1 and at least one larger value (the beta gain), got {P.betas}")
-BASE = train.TokenConfig(vocab=P.vocab, locations=P.locations, per_location=P.per_location, patterns=P.patterns,
-                         pattern_len=P.pattern_len, out_dim=P.out_dim, tau=P.tau, lr=P.lr, batch_size=P.batch_size,
-                         steps=P.steps)  # validates the task sizes before any compute
-POP_SPEC = TokenTaskSpec(vocab=P.pop_vocab, locations=P.pop_locations, per_location=P.pop_per_location,
-                         patterns=P.pop_patterns, pattern_len=P.pop_pattern_len)
+    raise params.ParameterError(
+        f"parameter 'betas': must contain 1 and at least one larger value (the beta gain), got {P.betas}"
+    )
+BASE = train.TokenConfig(
+    vocab=P.vocab,
+    locations=P.locations,
+    per_location=P.per_location,
+    patterns=P.patterns,
+    pattern_len=P.pattern_len,
+    out_dim=P.out_dim,
+    tau=P.tau,
+    lr=P.lr,
+    batch_size=P.batch_size,
+    steps=P.steps,
+)  # validates the task sizes before any compute
+POP_SPEC = TokenTaskSpec(
+    vocab=P.pop_vocab,
+    locations=P.pop_locations,
+    per_location=P.pop_per_location,
+    patterns=P.pop_patterns,
+    pattern_len=P.pop_pattern_len,
+)
 if tld.support_size(POP_SPEC) > tld.MAX_SUPPORT:
-    raise params.ParameterError(f"parameters 'pop_*': the enumerated support G*V^(2(K-L)) = {tld.support_size(POP_SPEC)} "
-                                f"exceeds {tld.MAX_SUPPORT}; use fewer tokens, patterns or wildcards")
+    raise params.ParameterError(
+        f"parameters 'pop_*': the enumerated support G*V^(2(K-L)) = {tld.support_size(POP_SPEC)} "
+        f"exceeds {tld.MAX_SUPPORT}; use fewer tokens, patterns or wildcards"
+    )
 FIG_DIR = plotting.figure_dir("02_two_layer_linear_no_specialization")
 plotting.set_theme()
 F64 = torch.float64
 ACTS = ["relu", "linear"]
 BETA_MAX = max(P.betas)
 # The paper-specific numbers (chi+ >= 0.97 etc.) are asserted only in the paper's setting.
-PAPER_SCALE = (P.steps >= 5000 and len(P.seeds) >= 8 and (P.vocab, P.locations, P.per_location, P.patterns,
-               P.pattern_len) == (20, 10, 5, 40, 5) and BETA_MAX >= 5)
+PAPER_SCALE = (
+    P.steps >= 5000
+    and len(P.seeds) >= 8
+    and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len) == (20, 10, 5, 40, 5)
+    and BETA_MAX >= 5
+)
 
 # %% [markdown]
 # ## 1. The paper's experiment: ReLU against linear, β = 1 … 5
@@ -154,15 +180,29 @@ for beta in P.betas:
     for act in ACTS:
         run = train.run_tokens(dataclasses.replace(BASE, beta=beta, activation=act), P.seeds, progress=False)
         for rec in run.runs():
-            rows.append({"activation": act, "beta": beta, "seed": rec["seed"], "chi+": rec["chi_plus"],
-                         "chi-": rec["chi_minus"], "selective": rec["selective_fraction"], "coverage": rec["coverage"],
-                         "eff. rank": rec["effective_rank"], "nan": rec["nan"]})
+            rows.append(
+                {
+                    "activation": act,
+                    "beta": beta,
+                    "seed": rec["seed"],
+                    "chi+": rec["chi_plus"],
+                    "chi-": rec["chi_minus"],
+                    "selective": rec["selective_fraction"],
+                    "coverage": rec["coverage"],
+                    "eff. rank": rec["effective_rank"],
+                    "nan": rec["nan"],
+                }
+            )
         if beta == BETA_MAX:
             trained[act] = run
 results = pd.DataFrame(rows)
-summary = results.groupby(["activation", "beta"])[["chi+", "chi-", "selective", "coverage", "eff. rank"]].agg(["mean", "std"])
-print(f"{len(P.betas)} betas x {len(ACTS)} activations x {len(P.seeds)} seeds, {P.steps} steps; "
-      f"replicas stopped by the NaN guard: {int(results.nan.sum())}")
+summary = results.groupby(["activation", "beta"])[["chi+", "chi-", "selective", "coverage", "eff. rank"]].agg(
+    ["mean", "std"]
+)
+print(
+    f"{len(P.betas)} betas x {len(ACTS)} activations x {len(P.seeds)} seeds, {P.steps} steps; "
+    f"replicas stopped by the NaN guard: {int(results.nan.sum())}"
+)
 print(summary.map(lambda v: f"{v:.3f}").to_string())
 
 # %% [markdown]
@@ -177,14 +217,18 @@ print(summary.map(lambda v: f"{v:.3f}").to_string())
 tasks_max = trained["relu"].tasks
 plus = tasks_max.plus_mask()  # [R, K, V]
 n_plus = plus.sum(-1)  # [R, K]
-chance = float(np.mean([tld.chance_selective_fraction(int(n)) for n in n_plus.flatten().tolist() if n > 0]))  # RFs with pattern tokens
+chance = float(
+    np.mean([tld.chance_selective_fraction(int(n)) for n in n_plus.flatten().tolist() if n > 0])
+)  # RFs with pattern tokens
 cos_relu = metrics.filter_token_cosines(trained["relu"].model.first, tasks_max.embeddings)  # [R, K, M, V]
-dead = (cos_relu.amax(-1) <= 0)  # [R, K, M]
+dead = cos_relu.amax(-1) <= 0  # [R, K, M]
 best_relu = cos_relu.amax(-1)
 live_selective = ((best_relu >= metrics.SELECTIVE_THRESHOLD) & ~dead).sum((1, 2)) / (~dead).sum((1, 2))
 print(f"pattern tokens per RF: mean {n_plus.double().mean():.2f}; chance level of 'selective': {chance:.4f}")
-print(f"ReLU, beta={BETA_MAX:g}: dead filters {dead.double().mean():.3f}; selective among live filters "
-      f"{live_selective.mean():.3f} (min over seeds {live_selective.min():.3f})")
+print(
+    f"ReLU, beta={BETA_MAX:g}: dead filters {dead.double().mean():.3f}; selective among live filters "
+    f"{live_selective.mean():.3f} (min over seeds {live_selective.min():.3f})"
+)
 
 # %% [markdown]
 # ## 2. Why linear cannot: the rotation symmetry
@@ -216,8 +260,10 @@ for (act, where), (first, top) in points.items():
     for bn in tld.BN_MODES:
         change = tld.rotation_loss_change(rot_batch, first, top, emb64, act, bn, q_rand)
         out_change = tld.rotation_output_change(rot_batch[0], first, top, emb64, act, bn, q_rand)
-        rot_rows += [{"activation": act, "weights": where, "bn": bn, "seed": s, "rel. change": c, "output change": o}
-                     for s, c, o in zip(P.seeds, change.tolist(), out_change.tolist())]
+        rot_rows += [
+            {"activation": act, "weights": where, "bn": bn, "seed": s, "rel. change": c, "output change": o}
+            for s, c, o in zip(P.seeds, change.tolist(), out_change.tolist())
+        ]
 rotation = pd.DataFrame(rot_rows)
 rot_table = rotation.groupby(["bn", "activation", "weights"])[["rel. change", "output change"]].agg(["min", "max"])
 print("relative loss change |L(QW, VQ^T) - L(W, V)| / |L(W, V)| and relative output change |f' - f| / |f|, over seeds")
@@ -256,11 +302,15 @@ print(path.groupby(["bn", "activation"])["rel. change"].max().map(lambda v: f"{v
 # %%
 eq_cfg = dataclasses.replace(BASE, beta=P.equivariance_beta, bn=False, dtype="float64")
 q_eq = tld.random_orthogonal((R, P.locations), eq_cfg.filters, gen)
-eq_gap = {act: tld.equivariance_gap(dataclasses.replace(eq_cfg, activation=act), P.seeds, q_eq, P.equivariance_steps)[0]
-          for act in ACTS}
+eq_gap = {
+    act: tld.equivariance_gap(dataclasses.replace(eq_cfg, activation=act), P.seeds, q_eq, P.equivariance_steps)[0]
+    for act in ACTS
+}
 for act in ACTS:
-    print(f"{act:>6}: |Q W(T) - W_rot(T)| / |W(T)| after {P.equivariance_steps} steps: "
-          f"min {eq_gap[act].min():.1e}, max {eq_gap[act].max():.1e}")
+    print(
+        f"{act:>6}: |Q W(T) - W_rot(T)| / |W(T)| after {P.equivariance_steps} steps: "
+        f"min {eq_gap[act].min():.1e}, max {eq_gap[act].max():.1e}"
+    )
 
 # %% [markdown]
 # **(d) The rotation null.** If nothing prefers token-aligned filters, a trained linear
@@ -274,12 +324,21 @@ for act in ACTS:
     run = trained[act]
     absolute = act == "linear"
     own = metrics.selective_fraction(run.model.first, run.tasks.embeddings, absolute).mean().item()
-    draws = [metrics.selective_fraction(tld.random_orthogonal((R, P.locations), m_max, gen).to(run.model.first.dtype)
-                                        @ run.model.first, run.tasks.embeddings, absolute).mean().item()
-             for _ in range(P.rotation_null_draws)]
+    draws = [
+        metrics.selective_fraction(
+            tld.random_orthogonal((R, P.locations), m_max, gen).to(run.model.first.dtype) @ run.model.first,
+            run.tasks.embeddings,
+            absolute,
+        )
+        .mean()
+        .item()
+        for _ in range(P.rotation_null_draws)
+    ]
     null_rows.append({"activation": act, "trained": own, "randomly rotated": float(np.mean(draws))})
 rotation_null = pd.DataFrame(null_rows).set_index("activation")
-print(f"fraction of token-selective filters, beta={BETA_MAX:g} (mean over seeds; rotated: mean of {P.rotation_null_draws} draws)")
+print(
+    f"fraction of token-selective filters, beta={BETA_MAX:g} (mean over seeds; rotated: mean of {P.rotation_null_draws} draws)"
+)
 print(rotation_null.map(lambda v: f"{v:.3f}").to_string())
 
 # %% [markdown]
@@ -298,29 +357,41 @@ print(rotation_null.map(lambda v: f"{v:.3f}").to_string())
 
 # %%
 pop_filters = int(round(P.pop_beta * P.pop_per_location))
-pop, first0, top0, slope = tld.population_instance(POP_SPEC, P.pop_task_seed, P.pop_inits, ACTS, pop_filters, P.pop_out_dim)
+pop, first0, top0, slope = tld.population_instance(
+    POP_SPEC, P.pop_task_seed, P.pop_inits, ACTS, pop_filters, P.pop_out_dim
+)
 flow = tld.integrate_flow(pop, first0, top0, slope, P.pop_steps, dt=P.pop_dt, record_every=P.pop_record_every)
 T, RP, KP, MP, DP = flow.first.shape
 n_init = len(P.pop_inits)
 BLOCK = {act: slice(i * n_init, (i + 1) * n_init) for i, act in enumerate(ACTS)}  # replicas are activation-major
 pop_cos = metrics.filter_token_cosines(flow.first.flatten(0, 1), pop.embeddings.repeat(T, 1, 1)).unflatten(0, (T, RP))
-pop_cos[:, BLOCK["linear"]] = pop_cos[:, BLOCK["linear"]].abs()  # as the engine's metrics: a linear filter's sign is arbitrary
+pop_cos[:, BLOCK["linear"]] = pop_cos[
+    :, BLOCK["linear"]
+].abs()  # as the engine's metrics: a linear filter's sign is arbitrary
 pop_erank = metrics.effective_rank(flow.first)  # [T, R, K]
 pop_distinct = tld.distinct_selected_tokens(pop_cos)  # [T, R, K]
 act_of = np.repeat(ACTS, n_init)
-pop_final = pd.DataFrame({
-    "activation": act_of,
-    "init": np.tile(P.pop_inits, len(ACTS)),
-    "energy": flow.energy[-1].numpy(),
-    "grad norm": flow.grad_norm[-1].numpy(),
-    "eff. rank": pop_erank[-1].mean(-1).numpy(),
-    "distinct tokens": pop_distinct[-1].double().mean(-1).numpy(),
-    "selective": (pop_cos[-1].amax(-1) >= metrics.SELECTIVE_THRESHOLD).double().mean((-1, -2)).numpy(),
-})
-print(f"support {pop.support} points, {KP} RFs x {MP} filters, {pop.plus[0].sum(-1).tolist()} pattern tokens per RF, "
-      f"{P.pop_steps} steps")
-print(pop_final.groupby("activation")[["energy", "grad norm", "eff. rank", "distinct tokens", "selective"]]
-      .agg(["mean", "min", "max"]).map(lambda v: f"{v:.3g}").to_string())
+pop_final = pd.DataFrame(
+    {
+        "activation": act_of,
+        "init": np.tile(P.pop_inits, len(ACTS)),
+        "energy": flow.energy[-1].numpy(),
+        "grad norm": flow.grad_norm[-1].numpy(),
+        "eff. rank": pop_erank[-1].mean(-1).numpy(),
+        "distinct tokens": pop_distinct[-1].double().mean(-1).numpy(),
+        "selective": (pop_cos[-1].amax(-1) >= metrics.SELECTIVE_THRESHOLD).double().mean((-1, -2)).numpy(),
+    }
+)
+print(
+    f"support {pop.support} points, {KP} RFs x {MP} filters, {pop.plus[0].sum(-1).tolist()} pattern tokens per RF, "
+    f"{P.pop_steps} steps"
+)
+print(
+    pop_final.groupby("activation")[["energy", "grad norm", "eff. rank", "distinct tokens", "selective"]]
+    .agg(["mean", "min", "max"])
+    .map(lambda v: f"{v:.3g}")
+    .to_string()
+)
 
 # %% [markdown]
 # The mechanism as an exact identity (float64): at the start and at the end of the flow,
@@ -337,11 +408,13 @@ for index in (0, -1):
     closed = tld.energy_gradient_closed_form(flow.first[index], flow.top[index], pop, slope)
     identity_err.append(((auto - closed).flatten(1).norm(dim=1) / auto.flatten(1).norm(dim=1)).max().item())
 cov_end = tld.gated_covariances(flow.first[-1], pop, slope).view(RP, KP, MP, KP * MP, DP, DP)
-spread = ((cov_end - cov_end[:, :, :1]).flatten(2).norm(dim=-1) / cov_end.flatten(2).norm(dim=-1))  # [R, K]
+spread = (cov_end - cov_end[:, :, :1]).flatten(2).norm(dim=-1) / cov_end.flatten(2).norm(dim=-1)  # [R, K]
 print(f"gradient identity, max relative error (start, end): {identity_err[0]:.1e}, {identity_err[1]:.1e}")
 for act in ACTS:
-    print(f"{act:>6}: spread over the filters of an RF of their matrices Cov(x~_km, .), relative: "
-          f"max {spread[BLOCK[act]].max():.1e}, mean {spread[BLOCK[act]].mean():.2f}")
+    print(
+        f"{act:>6}: spread over the filters of an RF of their matrices Cov(x~_km, .), relative: "
+        f"max {spread[BLOCK[act]].max():.1e}, mean {spread[BLOCK[act]].mean():.2f}"
+    )
 
 # %% [markdown]
 # ## Claims
@@ -383,10 +456,19 @@ beta_lo = min(P.betas)
 gain = {act: (mean.loc[(act, BETA_MAX), "chi+"] - mean.loc[(act, beta_lo), "chi+"]) for act in ACTS}
 paper = [
     (f"ReLU, beta={BETA_MAX:g}: mean chi+", mean.loc[("relu", BETA_MAX), "chi+"], 0.97, ">="),
-    ("linear: max over beta of the selective fraction (<= chance level)",
-     results[results.activation == "linear"].groupby("beta").selective.mean().max(), chance, "<="),
+    (
+        "linear: max over beta of the selective fraction (<= chance level)",
+        results[results.activation == "linear"].groupby("beta").selective.mean().max(),
+        chance,
+        "<=",
+    ),
     (f"ReLU, beta={BETA_MAX:g}: selective fraction", mean.loc[("relu", BETA_MAX), "selective"], 0.5, ">="),
-    (f"chi+ gain beta {beta_lo:g}->{BETA_MAX:g}: ReLU (>= 3 x linear's)", gain["relu"], 3 * max(gain["linear"], 0.0), ">="),
+    (
+        f"chi+ gain beta {beta_lo:g}->{BETA_MAX:g}: ReLU (>= 3 x linear's)",
+        gain["relu"],
+        3 * max(gain["linear"], 0.0),
+        ">=",
+    ),
 ]
 for name, value, threshold, op in paper:
     if PAPER_SCALE:
@@ -395,14 +477,24 @@ for name, value, threshold, op in paper:
         checks.finding(name, value, expected=f"{op} {threshold:.4g} (paper scale)", note="reduced run: not asserted")
 for bn in ("none", "mean"):
     sub = rotation[rotation.bn == bn]
-    checks.check(f"rotation, bn={bn}: linear max rel. loss change", sub[sub.activation == "linear"]["rel. change"].max(), 1e-6, "<=")
+    checks.check(
+        f"rotation, bn={bn}: linear max rel. loss change",
+        sub[sub.activation == "linear"]["rel. change"].max(),
+        1e-6,
+        "<=",
+    )
     relu_trained = sub[(sub.activation == "relu") & (sub.weights == "trained")]
-    checks.check(f"rotation, bn={bn}: ReLU (trained) min rel. loss change", relu_trained["rel. change"].min(), 1e-3, ">=")
+    checks.check(
+        f"rotation, bn={bn}: ReLU (trained) min rel. loss change", relu_trained["rel. change"].min(), 1e-3, ">="
+    )
     relu_init = sub[(sub.activation == "relu") & (sub.weights == "init")]
-    checks.finding(f"rotation, bn={bn}: ReLU (init) min rel. loss change", relu_init["rel. change"].min(),
-                   expected="clearly > 0 (>= 1e-3)",
-                   note=f"outputs change by >= {relu_init['output change'].min():.2f} (relative); at a random init the "
-                        "rotated network is another random network whose batch loss can be close by chance")
+    checks.finding(
+        f"rotation, bn={bn}: ReLU (init) min rel. loss change",
+        relu_init["rel. change"].min(),
+        expected="clearly > 0 (>= 1e-3)",
+        note=f"outputs change by >= {relu_init['output change'].min():.2f} (relative); at a random init the "
+        "rotated network is another random network whose batch loss can be close by chance",
+    )
 lin_path = path[(path.activation == "linear") & (path.bn != "full")]["rel. change"].max()
 checks.check("rotation path, bn none/mean: linear max rel. change", lin_path, 1e-6, "<=")
 checks.check("rotated training: linear max gap", eq_gap["linear"].max(), 1e-6, "<=")
@@ -410,16 +502,31 @@ checks.check("rotated training: ReLU min gap", eq_gap["relu"].min(), 1e-3, ">=")
 checks.check("population, linear: max effective rank per RF", pop_erank[-1, BLOCK["linear"]].max(), 1.01, "<=")
 checks.check("population, ReLU: mean distinct tokens per RF", pop_distinct[-1, BLOCK["relu"]].double().mean(), 1.0, ">")
 checks.check("population: grad E = 2 sum (V^T V) Cov(x~, x~') w (max rel. error)", max(identity_err), 1e-10, "<=")
-checks.check("population, linear: spread of the driving matrices over an RF's filters", spread[BLOCK["linear"]].max(), 1e-12, "<=")
-checks.finding("population, ReLU: mean spread of the driving matrices over an RF's filters", spread[BLOCK["relu"]].mean(),
-               expected="> 0: gates differ per filter", note="the gated covariances are what lets ReLU filters separate")
+checks.check(
+    "population, linear: spread of the driving matrices over an RF's filters",
+    spread[BLOCK["linear"]].max(),
+    1e-12,
+    "<=",
+)
+checks.finding(
+    "population, ReLU: mean spread of the driving matrices over an RF's filters",
+    spread[BLOCK["relu"]].mean(),
+    expected="> 0: gates differ per filter",
+    note="the gated covariances are what lets ReLU filters separate",
+)
 full = rotation[(rotation.bn == "full") & (rotation.activation == "linear")]["rel. change"]
-checks.finding("rotation, full BN: linear min rel. loss change", full.min(),
-               expected="the symmetry argument covers no BN or mean-only BN",
-               note="per-unit variance normalization does not commute with mixing filters: the paper's BN breaks the exact symmetry")
-checks.finding("linear trained vs randomly rotated: selective fraction difference",
-               rotation_null.loc["linear", "trained"] - rotation_null.loc["linear", "randomly rotated"],
-               expected="~0 (no preference for token-aligned filters)", note="section 2d; both near 0")
+checks.finding(
+    "rotation, full BN: linear min rel. loss change",
+    full.min(),
+    expected="the symmetry argument covers no BN or mean-only BN",
+    note="per-unit variance normalization does not commute with mixing filters: the paper's BN breaks the exact symmetry",
+)
+checks.finding(
+    "linear trained vs randomly rotated: selective fraction difference",
+    rotation_null.loc["linear", "trained"] - rotation_null.loc["linear", "randomly rotated"],
+    expected="~0 (no preference for token-aligned filters)",
+    note="section 2d; both near 0",
+)
 checks.report()
 checks.save(FIG_DIR)
 checks.assert_all()
@@ -429,13 +536,20 @@ checks.assert_all()
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
-panels = [("chi+", "$\\chi^+$ (mean best cosine, pattern tokens)"), ("selective", "fraction of token-selective filters")]
+panels = [
+    ("chi+", "$\\chi^+$ (mean best cosine, pattern tokens)"),
+    ("selective", "fraction of token-selective filters"),
+]
 for ax, (column, label) in zip(axes, panels):
     for act in ACTS:
         sub = results[results.activation == act]
         stats = sub.groupby("beta")[column].agg(["mean", "std"])
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], color=plotting.COLORS[act], marker="o", capsize=3, label=act)
-        ax.scatter(sub.beta + (0.06 if act == "relu" else -0.06), sub[column], color=plotting.COLORS[act], s=8, alpha=0.4)
+        ax.errorbar(
+            stats.index, stats["mean"], yerr=stats["std"], color=plotting.COLORS[act], marker="o", capsize=3, label=act
+        )
+        ax.scatter(
+            sub.beta + (0.06 if act == "relu" else -0.06), sub[column], color=plotting.COLORS[act], s=8, alpha=0.4
+        )
     ax.set(xlabel="β (filters per RF = β·P)", ylabel=label, xticks=P.betas)
 axes[1].axhline(chance, color=plotting.COLORS["theory"], ls=":", lw=1, label="chance (no token preference)")
 axes[0].axhline(0.97, color=plotting.PALETTE[3], ls="--", lw=1, label="claim: 0.97")
@@ -462,10 +576,22 @@ for ax, act in zip(axes, ACTS):
     cos = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings)[0, loc].numpy()  # [M, V], signed
     best = np.abs(cos).argmax(1)
     order = np.lexsort((-np.abs(cos).max(1), best))
-    sns.heatmap(cos[order], ax=ax, cmap="vlag", vmin=-1, vmax=1, cbar=act == "linear",
-                xticklabels=tick_labels, yticklabels=False, cbar_kws={"label": "cosine(filter, token)"})
-    ax.set(title=f"{act}: RF {loc}, seed {P.seeds[0]}, β = {BETA_MAX:g}", xlabel="token (* = appears here in a pattern)",
-           ylabel=f"{cos.shape[0]} filters (sorted by best token)")
+    sns.heatmap(
+        cos[order],
+        ax=ax,
+        cmap="vlag",
+        vmin=-1,
+        vmax=1,
+        cbar=act == "linear",
+        xticklabels=tick_labels,
+        yticklabels=False,
+        cbar_kws={"label": "cosine(filter, token)"},
+    )
+    ax.set(
+        title=f"{act}: RF {loc}, seed {P.seeds[0]}, β = {BETA_MAX:g}",
+        xlabel="token (* = appears here in a pattern)",
+        ylabel=f"{cos.shape[0]} filters (sorted by best token)",
+    )
     ax.tick_params(axis="x", labelsize=7, rotation=0)
 plotting.savefig(fig, FIG_DIR, "learned_filters")
 
@@ -483,17 +609,34 @@ styles = {"none": "-", "mean": "--", "full": ":"}
 for act in ACTS:
     for bn in tld.BN_MODES:
         sub = path[(path.activation == act) & (path.bn == bn)]
-        axes[0].plot(sub.theta, sub["rel. change"].clip(lower=floor), ls=styles[bn], marker="o", ms=3,
-                     color=plotting.COLORS[act], label=f"{act}, BN {bn}")
+        axes[0].plot(
+            sub.theta,
+            sub["rel. change"].clip(lower=floor),
+            ls=styles[bn],
+            marker="o",
+            ms=3,
+            color=plotting.COLORS[act],
+            label=f"{act}, BN {bn}",
+        )
 axes[0].axhline(1e-6, color=plotting.PALETTE[3], lw=1, ls="--")
-axes[0].set(yscale="log", xlabel="rotation angle θ  (Q = exp(θA))", ylabel="max relative loss change",
-            title="Loss along a rotation of every RF's filters")
+axes[0].set(
+    yscale="log",
+    xlabel="rotation angle θ  (Q = exp(θA))",
+    ylabel="max relative loss change",
+    title="Loss along a rotation of every RF's filters",
+)
 axes[0].legend(fontsize=7, ncol=2, loc="center right")
 gaps = pd.DataFrame([{"activation": act, "gap": g} for act in ACTS for g in eq_gap[act].clamp(min=floor).tolist()])
-sns.swarmplot(data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5, legend=False)
+sns.swarmplot(
+    data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5, legend=False
+)
 axes[1].axhline(1e-6, color=plotting.PALETTE[3], lw=1, ls="--", label="claim bound 1e-6")
-axes[1].set(yscale="log", xlabel="", ylabel="|Q W(T) − W_rot(T)| / |W(T)|",
-            title=f"Training from W and from QW ({P.equivariance_steps} steps, no BN)")
+axes[1].set(
+    yscale="log",
+    xlabel="",
+    ylabel="|Q W(T) − W_rot(T)| / |W(T)|",
+    title=f"Training from W and from QW ({P.equivariance_steps} steps, no BN)",
+)
 axes[1].legend(fontsize=8)
 plotting.savefig(fig, FIG_DIR, "rotation_test")
 
@@ -519,20 +662,31 @@ for ax, act in zip(axes[0], ["linear", "relu"]):
     w_unit = flow.first[:, replica, 0]
     pairwise = (w_unit @ w_unit.transpose(-1, -2)).abs()
     off = ~torch.eye(MP, dtype=torch.bool)
-    ax.plot(steps_axis, pairwise[:, off].mean(-1).numpy(), color="k", ls="--", lw=1.5, label="mean |cos| between filters")
-    ax.set(title=f"{act}: RF 0, init {P.pop_inits[P.pop_example_init]}", ylabel="cosine with its final best token",
-           ylim=(-0.05, 1.05))
+    ax.plot(
+        steps_axis, pairwise[:, off].mean(-1).numpy(), color="k", ls="--", lw=1.5, label="mean |cos| between filters"
+    )
+    ax.set(
+        title=f"{act}: RF 0, init {P.pop_inits[P.pop_example_init]}",
+        ylabel="cosine with its final best token",
+        ylim=(-0.05, 1.05),
+    )
     ax.legend(fontsize=8, loc="lower right")
 for act in ACTS:
     er = pop_erank[:, BLOCK[act]].flatten(1).numpy()
     dist = pop_distinct[:, BLOCK[act]].flatten(1).double().numpy()
     for ax, values in zip(axes[1], [er, dist]):
         ax.plot(steps_axis, np.median(values, 1), color=plotting.COLORS[act], label=act)
-        ax.fill_between(steps_axis, np.quantile(values, 0.1, 1), np.quantile(values, 0.9, 1), color=plotting.COLORS[act], alpha=0.25)
+        ax.fill_between(
+            steps_axis, np.quantile(values, 0.1, 1), np.quantile(values, 0.9, 1), color=plotting.COLORS[act], alpha=0.25
+        )
 axes[1, 0].set(xlabel="step", ylabel="effective rank of an RF's filters", title="all inits × RFs: median, 10–90 %")
-axes[1, 1].set(xlabel="step", ylabel="distinct tokens selected per RF (cos ≥ 0.9)", title="all inits × RFs: median, 10–90 %")
+axes[1, 1].set(
+    xlabel="step", ylabel="distinct tokens selected per RF (cos ≥ 0.9)", title="all inits × RFs: median, 10–90 %"
+)
 axes[1, 0].legend(fontsize=8)
-fig.suptitle("Population dynamics (uniform α, exact): linear filters collapse together, ReLU filters pick different tokens")
+fig.suptitle(
+    "Population dynamics (uniform α, exact): linear filters collapse together, ReLU filters pick different tokens"
+)
 plotting.savefig(fig, FIG_DIR, "population_dynamics")
 
 # %% [markdown]

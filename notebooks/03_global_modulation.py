@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nlcl_utils import claims, global_modulation as gm, metrics, params, plotting, priority, train
+from nlcl_utils import claims, metrics, params, plotting, priority, train
+from nlcl_utils import global_modulation as gm
 from nlcl_utils.data.tokens import TokenSampler
 from nlcl_utils.progress import bar
 
@@ -108,18 +109,26 @@ P = params.validate(globals(), SPEC)
 if P.per_location > P.vocab:
     raise params.ParameterError(f"parameter 'per_location': must be <= vocab = {P.vocab}, got {P.per_location}")
 if P.pattern_len >= P.locations:
-    raise params.ParameterError(f"parameter 'pattern_len': must be < locations = {P.locations} (wildcards needed), got {P.pattern_len}")
+    raise params.ParameterError(
+        f"parameter 'pattern_len': must be < locations = {P.locations} (wildcards needed), got {P.pattern_len}"
+    )
 WILDCARDS = P.locations - P.pattern_len
 for name in ("redraw_counts", "matched_redraws"):
     bad = [r for r in getattr(P, name) if r > WILDCARDS]
     if bad:
-        raise params.ParameterError(f"parameter {name!r}: each must be in [0, locations - pattern_len = {WILDCARDS}], got {bad}")
+        raise params.ParameterError(
+            f"parameter {name!r}: each must be in [0, locations - pattern_len = {WILDCARDS}], got {bad}"
+        )
 FIG_DIR = plotting.figure_dir("03_global_modulation")
 plotting.set_theme()
 DT = torch.float64
 SEEDS = list(range(P.seed, P.seed + P.n_seeds))
-PAPER_SCALE = (P.steps >= 5000 and P.n_seeds >= 8 and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len)
-               == (20, 10, 5, 40, 5) and P.beta >= 5)
+PAPER_SCALE = (
+    P.steps >= 5000
+    and P.n_seeds >= 8
+    and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len) == (20, 10, 5, 40, 5)
+    and P.beta >= 5
+)
 print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps, paper-scale run: {PAPER_SCALE}")
 
 # %% [markdown]
@@ -158,21 +167,37 @@ for embedding in ("gaussian", "onehot"):
     for act in ("relu", "leaky_relu", "linear"):
         cf = gm.closed_form(emb, probs, p1, w, act)
         ref = gm.velocity_autograd(emb, probs, p1, w, cf.s, act)
-        identity_rows.append({"check": "E_cov (per-token moments)", "embedding": embedding, "activation": act,
-                              "max_rel_err": gm.relative_error(cf.velocity, ref).max().item(),
-                              "min_delta": cf.delta.min().item()})
+        identity_rows.append(
+            {
+                "check": "E_cov (per-token moments)",
+                "embedding": embedding,
+                "activation": act,
+                "max_rel_err": gm.relative_error(cf.velocity, ref).max().item(),
+                "min_delta": cf.delta.min().item(),
+            }
+        )
 emb_s, probs_s, w_s = gm.random_model(P.cf_configs, P.enum_rfs, P.enum_tokens, P.enum_tokens, generator=gen_theory)
 p1_s = 0.1 + 0.8 * torch.rand(P.cf_configs, generator=gen_theory, dtype=DT)
 cf_s = gm.closed_form(emb_s, probs_s, p1_s, w_s)
 ref_s = gm.velocity_autograd_enumerated(emb_s, probs_s, p1_s, w_s, cf_s.s)
-identity_rows.append({"check": "1/2 tr C_alpha (enumerated) = 2x", "embedding": "gaussian", "activation": "relu",
-                      "max_rel_err": gm.relative_error(2 * cf_s.velocity, ref_s).max().item(),
-                      "min_delta": cf_s.delta.min().item()})
-ratio_s = (ref_s.flatten(1).norm(dim=1) / cf_s.velocity.flatten(1).norm(dim=1))
+identity_rows.append(
+    {
+        "check": "1/2 tr C_alpha (enumerated) = 2x",
+        "embedding": "gaussian",
+        "activation": "relu",
+        "max_rel_err": gm.relative_error(2 * cf_s.velocity, ref_s).max().item(),
+        "min_delta": cf_s.delta.min().item(),
+    }
+)
+ratio_s = ref_s.flatten(1).norm(dim=1) / cf_s.velocity.flatten(1).norm(dim=1)
 identity = pd.DataFrame(identity_rows)
-print(f"{P.cf_configs} random configurations per row (K={P.cf_rfs}, T={P.cf_tokens}; enumeration: K={P.enum_rfs}, T={P.enum_tokens})")
+print(
+    f"{P.cf_configs} random configurations per row (K={P.cf_rfs}, T={P.cf_tokens}; enumeration: K={P.enum_rfs}, T={P.enum_tokens})"
+)
 print(identity.to_string(index=False, formatters={"max_rel_err": "{:.1e}".format, "min_delta": "{:.2e}".format}))
-print(f"|grad 1/2 tr C_alpha| / |closed form| over configurations: {ratio_s.min().item():.6f} .. {ratio_s.max().item():.6f}")
+print(
+    f"|grad 1/2 tr C_alpha| / |closed form| over configurations: {ratio_s.min().item():.6f} .. {ratio_s.max().item():.6f}"
+)
 
 # %% [markdown]
 # ### $\delta_k$ grows with the number of *other* informative RFs
@@ -195,8 +220,15 @@ for embedding in ("gaussian", "onehot"):
         cf = gm.closed_form(emb, gm.remove_information(probs, 0.5, keep), 0.5, w)
         min_delta_sweep = min(min_delta_sweep, cf.delta.min().item())
         for i in range(P.cf_configs):
-            sweep_rows.append({"embedding": embedding, "m": m, "config": i, "delta0": cf.delta[i, 0].item(),
-                               "s0sq": cf.s[i, 0].item() ** 2})
+            sweep_rows.append(
+                {
+                    "embedding": embedding,
+                    "m": m,
+                    "config": i,
+                    "delta0": cf.delta[i, 0].item(),
+                    "s0sq": cf.s[i, 0].item() ** 2,
+                }
+            )
 sweep = pd.DataFrame(sweep_rows)
 delta_mean = sweep.groupby(["embedding", "m"]).delta0.mean().unstack("embedding")
 per_config = sweep.pivot_table(index=["embedding", "config"], columns="m", values="delta0")
@@ -204,8 +236,10 @@ monotone = (per_config.diff(axis=1).iloc[:, 1:] >= -1e-15).all(axis=1).groupby("
 min_mean_increment = delta_mean.diff().iloc[1:].min().min()
 print("mean delta_0 by number m of other informative RFs:")
 print(delta_mean.T.map(lambda v: f"{v:.4f}").to_string())
-print("fraction of configurations where delta_0 never decreases as m grows:",
-      ", ".join(f"{k}: {v:.3f}" for k, v in monotone.items()))
+print(
+    "fraction of configurations where delta_0 never decreases as m grows:",
+    ", ".join(f"{k}: {v:.3f}" for k, v in monotone.items()),
+)
 
 # %% [markdown]
 # ### The closed-form flow on a frequency-matched toy model
@@ -231,12 +265,14 @@ w0 = torch.randn(P.flow_inits, P.flow_rfs, P.flow_tokens, generator=gen_theory, 
 w_end = gm.normalized_flow(emb_b, probs_b, 0.5, w0, P.flow_steps, P.flow_lr)
 cf_end = gm.closed_form(emb_b, probs_b, 0.5, w_end)
 winner = w_end[:, 0].argmax(-1).view(len(m_values), P.flow_inits)
-flow = pd.DataFrame({
-    "m": m_values.tolist(),
-    "informative": torch.isin(winner, torch.tensor(gm.INFORMATIVE_TOKENS)).double().mean(1).tolist(),
-    "matched": torch.isin(winner, torch.tensor(gm.MATCHED_TOKENS)).double().mean(1).tolist(),
-    "delta0": cf_end.delta[:, 0].view(len(m_values), P.flow_inits).mean(1).tolist(),
-})
+flow = pd.DataFrame(
+    {
+        "m": m_values.tolist(),
+        "informative": torch.isin(winner, torch.tensor(gm.INFORMATIVE_TOKENS)).double().mean(1).tolist(),
+        "matched": torch.isin(winner, torch.tensor(gm.MATCHED_TOKENS)).double().mean(1).tolist(),
+        "delta0": cf_end.delta[:, 0].view(len(m_values), P.flow_inits).mean(1).tolist(),
+    }
+)
 flow["other"] = 1 - flow.informative - flow.matched
 min_delta_flow = cf_end.delta.min().item()
 print("RF 0's filter after the flow: fraction ending on each kind of token")
@@ -249,8 +285,14 @@ for i, embedding in enumerate(("gaussian", "onehot")):
     part = sweep[sweep.embedding == embedding]
     q = part.groupby("m").delta0.quantile([0.1, 0.9]).unstack()
     ax.fill_between(q.index, q[0.1], q[0.9], color=plotting.PALETTE[i], alpha=0.2)
-    ax.plot(delta_mean.index, delta_mean[embedding], "o-", color=plotting.PALETTE[i], ms=3,
-            label=f"random models, {embedding} embeddings (mean, 10-90%)")
+    ax.plot(
+        delta_mean.index,
+        delta_mean[embedding],
+        "o-",
+        color=plotting.PALETTE[i],
+        ms=3,
+        label=f"random models, {embedding} embeddings (mean, 10-90%)",
+    )
 mm = np.arange(P.cf_rfs)
 ax.plot(mm, 0.25 * mm / (mm + 1), "--", color=plotting.COLORS["theory"], label="identical RFs: $p_0p_1\\,m/(m+1)$")
 ax.set(xlabel="other informative RFs $m$", ylabel="$\\delta_0$", title="global boost of RF 0")
@@ -259,8 +301,12 @@ ax = axes[1]
 ax.plot(flow.m, flow.informative, "o-", color=plotting.COLORS["relu"], label="informative token (0 or 2)")
 ax.plot(flow.m, flow.matched, "s-", color=plotting.COLORS["linear"], label="frequency-matched token (1 or 3)")
 ax.plot(flow.m, flow.other, "^:", color=plotting.COLORS["other"], label="other / mixed")
-ax.set(xlabel="other informative RFs $m$", ylabel="fraction of inits", ylim=(0, 1),
-       title="closed-form flow: which token RF 0 learns")
+ax.set(
+    xlabel="other informative RFs $m$",
+    ylabel="fraction of inits",
+    ylim=(0, 1),
+    title="closed-form flow: which token RF 0 learns",
+)
 ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 plotting.savefig(fig, FIG_DIR, "closed_form")
 
@@ -283,8 +329,15 @@ plotting.savefig(fig, FIG_DIR, "closed_form")
 # filters) over training, $\chi^\pm$ curves and lock-on steps.
 
 # %%
-BASE = train.TokenConfig(vocab=P.vocab, locations=P.locations, per_location=P.per_location, patterns=P.patterns,
-                         pattern_len=P.pattern_len, beta=P.beta, steps=P.steps)
+BASE = train.TokenConfig(
+    vocab=P.vocab,
+    locations=P.locations,
+    per_location=P.per_location,
+    patterns=P.patterns,
+    pattern_len=P.pattern_len,
+    beta=P.beta,
+    steps=P.steps,
+)
 SNAPS = sorted(set(range(0, P.steps + 1, P.snapshot_every)) | {P.steps})
 
 
@@ -294,17 +347,36 @@ def run_case(label, tables=None, **changes):
     tasks, model, sampler = train.build_token_experiment(cfg, SEEDS)
     if tables is not None:
         sampler = TokenSampler(tasks, cfg.batch_size, wildcard_probs=tables)  # one filler table per seed
-    res = train.train(model, sampler, cfg.steps, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                      snapshot_steps=SNAPS, desc=label)
+    res = train.train(
+        model,
+        sampler,
+        cfg.steps,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        snapshot_steps=SNAPS,
+        desc=label,
+    )
     snaps = res.snapshots["first"]  # [S, R, K, M, d]
     S, R = snaps.shape[:2]
     traj = metrics.token_scores(snaps.flatten(0, 1), tasks.embeddings.repeat(S, 1, 1)).unflatten(0, (S, R))
     plus = tasks.plus_mask()
     chi_p, chi_m = metrics.chi_scores(traj.flatten(0, 1), plus.repeat(S, 1, 1))
     stats = priority.token_statistics(tasks.pattern_tokens, cfg.vocab, tables)
-    return {"label": label, "config": cfg, "redraw": cfg.task_spec().redraw_count, "tasks": tasks, "traj": traj, "plus": plus, "stats": stats,
-            "chi_plus": chi_p.view(S, R), "chi_minus": chi_m.view(S, R), "nan": int(res.nan.sum()),
-            "lock": priority.first_lock_on(traj, SNAPS, P.lock_threshold), "tables": tables}
+    return {
+        "label": label,
+        "config": cfg,
+        "redraw": cfg.task_spec().redraw_count,
+        "tasks": tasks,
+        "traj": traj,
+        "plus": plus,
+        "stats": stats,
+        "chi_plus": chi_p.view(S, R),
+        "chi_minus": chi_m.view(S, R),
+        "nan": int(res.nan.sum()),
+        "lock": priority.first_lock_on(traj, SNAPS, P.lock_threshold),
+        "tables": tables,
+    }
 
 
 plan = [("main", None, {})]
@@ -317,8 +389,10 @@ plan += [(f"G={g}", None, {"patterns": g}) for g in P.pattern_counts if g != P.p
 RUNS = {}
 for label, tables, changes in bar(plan, desc="configurations"):
     RUNS[label] = run_case(label, tables, **changes)
-print(f"{len(RUNS)} configurations x {P.n_seeds} seeds; replicas stopped by the NaN guard:",
-      sum(r["nan"] for r in RUNS.values()))
+print(
+    f"{len(RUNS)} configurations x {P.n_seeds} seeds; replicas stopped by the NaN guard:",
+    sum(r["nan"] for r in RUNS.values()),
+)
 
 # %%
 main = RUNS["main"]
@@ -326,10 +400,14 @@ st = main["stats"]
 freq_pattern = st.frequency[st.is_pattern].mean().item()
 freq_filler = st.frequency[~st.is_pattern].mean().item()
 chi_plus_final, chi_minus_final = main["chi_plus"][-1], main["chi_minus"][-1]
-print(f"main setting, final chi+ = {chi_plus_final.mean():.3f} (min over seeds {chi_plus_final.min():.3f}), "
-      f"chi- = {chi_minus_final.mean():.3f} (max over seeds {chi_minus_final.max():.3f})")
-print(f"token frequency at a location: pattern tokens {freq_pattern:.4f}, filler-only tokens {freq_filler:.4f} "
-      f"(ratio {freq_pattern / freq_filler:.2f})")
+print(
+    f"main setting, final chi+ = {chi_plus_final.mean():.3f} (min over seeds {chi_plus_final.min():.3f}), "
+    f"chi- = {chi_minus_final.mean():.3f} (max over seeds {chi_minus_final.max():.3f})"
+)
+print(
+    f"token frequency at a location: pattern tokens {freq_pattern:.4f}, filler-only tokens {freq_filler:.4f} "
+    f"(ratio {freq_pattern / freq_filler:.2f})"
+)
 
 # %% [markdown]
 # In the paper's generator a token that some pattern puts at location $k$ appears there far
@@ -350,6 +428,7 @@ print(f"token frequency at a location: pattern tokens {freq_pattern:.4f}, filler
 # With redraw 0 *and* matched frequency, a matched filler-only token and its pattern partner
 # differ only in what they say about the global pattern: that pair isolates global modulation.
 
+
 # %%
 def pair_summary(run):
     """Final score and lock-on order of (pattern token a_j, matched filler b_j) pairs."""
@@ -358,20 +437,29 @@ def pair_summary(run):
     a, b = match_pairs[used][:, 0], match_pairs[used][:, 1]
     final = run["traj"][-1]
     la, lb = run["lock"][r, k, a], run["lock"][r, k, b]
-    return {"pairs": int(used.sum()), "score_pattern": final[r, k, a].mean().item(),
-            "score_matched_filler": final[r, k, b].mean().item(),
-            "pattern_first": ((la < lb)).double().mean().item(), "filler_first": (lb < la).double().mean().item(),
-            "neither_locks": (torch.isinf(la) & torch.isinf(lb)).double().mean().item(),
-            "freq_gap": (run["stats"].frequency[r, k, a] - run["stats"].frequency[r, k, b]).abs().max().item()}
+    return {
+        "pairs": int(used.sum()),
+        "score_pattern": final[r, k, a].mean().item(),
+        "score_matched_filler": final[r, k, b].mean().item(),
+        "pattern_first": (la < lb).double().mean().item(),
+        "filler_first": (lb < la).double().mean().item(),
+        "neither_locks": (torch.isinf(la) & torch.isinf(lb)).double().mean().item(),
+        "freq_gap": (run["stats"].frequency[r, k, a] - run["stats"].frequency[r, k, b]).abs().max().item(),
+    }
 
 
 case_rows = []
 for label, run in RUNS.items():
     if not (label == "main" or label.startswith("redraw") or label.startswith("matched")):
         continue
-    row = {"case": label, "redraw": run["redraw"], "matched": run["tables"] is not None,
-           "chi+": run["chi_plus"][-1].mean().item(), "chi-": run["chi_minus"][-1].mean().item(),
-           "chi- std": run["chi_minus"][-1].std().item() if P.n_seeds > 1 else 0.0}
+    row = {
+        "case": label,
+        "redraw": run["redraw"],
+        "matched": run["tables"] is not None,
+        "chi+": run["chi_plus"][-1].mean().item(),
+        "chi-": run["chi_minus"][-1].mean().item(),
+        "chi- std": run["chi_minus"][-1].std().item() if P.n_seeds > 1 else 0.0,
+    }
     if run["tables"] is not None:
         row.update(pair_summary(run))
     case_rows.append(row)
@@ -385,15 +473,22 @@ steps_axis = np.array(SNAPS)
 for name, color in (("chi_plus", plotting.PALETTE[0]), ("chi_minus", plotting.PALETTE[3])):
     vals = main[name].numpy()
     ax.fill_between(steps_axis, vals.min(1), vals.max(1), color=color, alpha=0.25)
-    ax.plot(steps_axis, vals.mean(1), color=color, label=("$\\chi^+$" if name == "chi_plus" else "$\\chi^-$") + " (mean, min-max)")
+    ax.plot(
+        steps_axis,
+        vals.mean(1),
+        color=color,
+        label=("$\\chi^+$" if name == "chi_plus" else "$\\chi^-$") + " (mean, min-max)",
+    )
 ax.set(xlabel="step", ylabel="score", ylim=(-0.05, 1.05), title=f"main setting, ReLU + BN, {P.n_seeds} seeds")
 ax.legend(fontsize=8)
 ax = axes[1]
-for i, (label, run) in enumerate((l, r) for l, r in RUNS.items() if l == "main" or l.startswith(("redraw", "matched"))):
+for i, run in enumerate(r for l, r in RUNS.items() if l == "main" or l.startswith(("redraw", "matched"))):
     style = "--" if run["tables"] is not None else "-"
     name = f"redraw {run['redraw']}" + (", matched" if run["tables"] is not None else "")
     ax.plot(steps_axis, run["chi_minus"].mean(1).numpy(), style, color=plotting.PALETTE[i], label=f"$\\chi^-$, {name}")
-ax.set(xlabel="step", ylabel="$\\chi^-$ (mean over seeds)", ylim=(-0.05, 1.05), title="filler-only tokens vs augmentation")
+ax.set(
+    xlabel="step", ylabel="$\\chi^-$ (mean over seeds)", ylim=(-0.05, 1.05), title="filler-only tokens vs augmentation"
+)
 ax.legend(fontsize=7)
 plotting.savefig(fig, FIG_DIR, "chi_over_training")
 
@@ -406,11 +501,26 @@ for ax, label in zip(axes[0], score_cases):
     if run["tables"] is not None:
         boosted = (~run["stats"].is_pattern) & (run["tables"] > run["tables"].amin(-1, keepdim=True) + 1e-12)
         kind = np.where(boosted.numpy(), "matched filler-only", kind)
-    frame = pd.DataFrame({"frequency": run["stats"].frequency.flatten().numpy(),
-                          "score": run["traj"][-1].flatten().numpy(), "kind": kind.flatten()})
-    sns.scatterplot(data=frame, x="frequency", y="score", hue="kind", s=7, alpha=0.5, ax=ax, linewidth=0,
-                    hue_order=["pattern token", "filler-only", "matched filler-only"],
-                    palette=[plotting.PALETTE[0], plotting.PALETTE[3], plotting.PALETTE[2]], legend=ax is axes[0][-1])
+    frame = pd.DataFrame(
+        {
+            "frequency": run["stats"].frequency.flatten().numpy(),
+            "score": run["traj"][-1].flatten().numpy(),
+            "kind": kind.flatten(),
+        }
+    )
+    sns.scatterplot(
+        data=frame,
+        x="frequency",
+        y="score",
+        hue="kind",
+        s=7,
+        alpha=0.5,
+        ax=ax,
+        linewidth=0,
+        hue_order=["pattern token", "filler-only", "matched filler-only"],
+        palette=[plotting.PALETTE[0], plotting.PALETTE[3], plotting.PALETTE[2]],
+        legend=ax is axes[0][-1],
+    )
     ax.set(title=label, xlabel="frequency at location", ylabel="final score")
 if axes[0][-1].get_legend() is not None:
     sns.move_legend(axes[0][-1], "center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, title=None)
@@ -444,17 +554,25 @@ plotting.savefig(fig, FIG_DIR, "score_vs_frequency")
 # pattern tokens MI, the number of patterns using the token and its frequency move together, so
 # this part cannot separate information from frequency — §3 does that).
 
+
 # %%
 def priority_summary(run):
     stats, lock = run["stats"], run["lock"]
     pat = stats.is_pattern
     rho_all = priority.spearman(stats.mutual_info.flatten(), lock.flatten()).item()
     rho_pat = priority.spearman(stats.mutual_info[pat], lock[pat]).item() if pat.sum() > 1 else float("nan")
-    rho_mi_freq = priority.spearman(stats.mutual_info[pat], stats.frequency[pat]).item() if pat.sum() > 1 else float("nan")
+    rho_mi_freq = (
+        priority.spearman(stats.mutual_info[pat], stats.frequency[pat]).item() if pat.sum() > 1 else float("nan")
+    )
     locked = torch.isfinite(lock)
-    return {"rho_all": rho_all, "rho_pattern": rho_pat, "rho_MI_freq_pattern": rho_mi_freq,
-            "locked_pattern": locked[pat].double().mean().item(), "locked_filler": locked[~pat].double().mean().item(),
-            "median_lock_pattern": lock[pat].median().item()}
+    return {
+        "rho_all": rho_all,
+        "rho_pattern": rho_pat,
+        "rho_MI_freq_pattern": rho_mi_freq,
+        "locked_pattern": locked[pat].double().mean().item(),
+        "locked_filler": locked[~pat].double().mean().item(),
+        "median_lock_pattern": lock[pat].median().item(),
+    }
 
 
 prio_main = priority_summary(main)
@@ -464,14 +582,31 @@ print("main setting:", ", ".join(f"{k} = {v:.3f}" for k, v in prio_main.items())
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
 stats, lock = main["stats"], main["lock"]
 never = P.steps * 1.08
-frame = pd.DataFrame({"MI": stats.mutual_info.flatten().numpy(), "n_patterns": stats.n_patterns.flatten().numpy(),
-                      "lock": lock.clamp(max=never).flatten().numpy(),
-                      "kind": np.where(stats.is_pattern.flatten().numpy(), "pattern token", "filler-only")})
-for ax, x, xlabel in ((axes[0], "MI", "MI(token at k; pattern id) [bits]"), (axes[1], "n_patterns", "patterns using the token at k")):
+frame = pd.DataFrame(
+    {
+        "MI": stats.mutual_info.flatten().numpy(),
+        "n_patterns": stats.n_patterns.flatten().numpy(),
+        "lock": lock.clamp(max=never).flatten().numpy(),
+        "kind": np.where(stats.is_pattern.flatten().numpy(), "pattern token", "filler-only"),
+    }
+)
+for ax, x, xlabel in (
+    (axes[0], "MI", "MI(token at k; pattern id) [bits]"),
+    (axes[1], "n_patterns", "patterns using the token at k"),
+):
     jitter = np.random.default_rng(P.seed).uniform(-0.3, 0.3, len(frame)) * (1.0 if x == "n_patterns" else 0.0)
-    sns.scatterplot(x=frame[x] + jitter, y=frame["lock"], hue=frame["kind"], s=8, alpha=0.5, linewidth=0, ax=ax,
-                    palette=[plotting.PALETTE[0], plotting.PALETTE[3]], hue_order=["pattern token", "filler-only"],
-                    legend=ax is axes[0])
+    sns.scatterplot(
+        x=frame[x] + jitter,
+        y=frame["lock"],
+        hue=frame["kind"],
+        s=8,
+        alpha=0.5,
+        linewidth=0,
+        ax=ax,
+        palette=[plotting.PALETTE[0], plotting.PALETTE[3]],
+        hue_order=["pattern token", "filler-only"],
+        legend=ax is axes[0],
+    )
     ax.axhline(P.steps, color="0.5", lw=0.8, ls=":")
     ax.set(xlabel=xlabel, ylabel="first lock-on step (top: never)")
 axes[0].set_title(f"Spearman: all {prio_main['rho_all']:.2f}, pattern tokens {prio_main['rho_pattern']:.2f}")
@@ -498,8 +633,14 @@ for label, run in RUNS.items():
     if label.startswith(("redraw", "matched")):
         continue
     cfg = run["config"]
-    row = {"case": label, "bn": cfg.bn, "loss": cfg.loss, "G": cfg.patterns,
-           "chi+": run["chi_plus"][-1].mean().item(), "chi-": run["chi_minus"][-1].mean().item()}
+    row = {
+        "case": label,
+        "bn": cfg.bn,
+        "loss": cfg.loss,
+        "G": cfg.patterns,
+        "chi+": run["chi_plus"][-1].mean().item(),
+        "chi-": run["chi_minus"][-1].mean().item(),
+    }
     row.update(priority_summary(run))
     abl_rows.append(row)
 abl = pd.DataFrame(abl_rows)
@@ -560,15 +701,29 @@ plotting.savefig(fig, FIG_DIR, "ablations")
 
 # %%
 checks = claims.Claims("03_global_modulation")
-checks.check("closed form vs autograd of 1/2 tr V[f_2] (max rel. error)",
-             identity[identity.check.str.startswith("E_cov")].max_rel_err.max(), 1e-6, "<=")
-checks.check("2 x closed form vs autograd of 1/2 tr C_alpha[f_2] (max rel. error)",
-             identity[identity.check.str.startswith("1/2 tr")].max_rel_err.max(), 1e-6, "<=")
-checks.check("delta_k >= 0 (min over all configurations)",
-             min(identity.min_delta.min(), min_delta_sweep, min_delta_flow), 0.0, ">=")
+checks.check(
+    "closed form vs autograd of 1/2 tr V[f_2] (max rel. error)",
+    identity[identity.check.str.startswith("E_cov")].max_rel_err.max(),
+    1e-6,
+    "<=",
+)
+checks.check(
+    "2 x closed form vs autograd of 1/2 tr C_alpha[f_2] (max rel. error)",
+    identity[identity.check.str.startswith("1/2 tr")].max_rel_err.max(),
+    1e-6,
+    "<=",
+)
+checks.check(
+    "delta_k >= 0 (min over all configurations)",
+    min(identity.min_delta.min(), min_delta_sweep, min_delta_flow),
+    0.0,
+    ">=",
+)
 checks.check("mean delta_0 grows with each extra informative RF (min increment)", min_mean_increment, 0.0, ">")
 last = flow.iloc[-1]
-checks.check(f"flow, m={int(last.m)}: informative minus matched winner fraction", last.informative - last.matched, 0.0, ">")
+checks.check(
+    f"flow, m={int(last.m)}: informative minus matched winner fraction", last.informative - last.matched, 0.0, ">"
+)
 training = [
     ("ReLU+BN final mean chi+", chi_plus_final.mean().item(), 0.97, ">="),
     ("ReLU+BN final mean chi-", chi_minus_final.mean().item(), 0.05, "<="),
@@ -582,15 +737,21 @@ for name, value, threshold, op in training:
         checks.finding(name, value, expected=f"{op} {threshold} (paper scale)", note="reduced run: not asserted")
 redraw0 = cases[(cases.redraw == 0) & ~cases.matched]
 if len(redraw0):
-    checks.finding("chi- with no wildcard re-drawn (redraw 0)", redraw0["chi-"].iloc[0],
-                   expected="chi- -> 0 credited to global modulation",
-                   note="filler-only tokens are learned once they are view-invariant: chi- -> 0 is the augmentation's doing")
+    checks.finding(
+        "chi- with no wildcard re-drawn (redraw 0)",
+        redraw0["chi-"].iloc[0],
+        expected="chi- -> 0 credited to global modulation",
+        note="filler-only tokens are learned once they are view-invariant: chi- -> 0 is the augmentation's doing",
+    )
 matched0 = cases[(cases.redraw == 0) & cases.matched]
 if len(matched0):
     row = matched0.iloc[0]
-    checks.finding("matched pairs, redraw 0: score(pattern) - score(matched filler)",
-                   row.score_pattern - row.score_matched_filler, expected="> 0 (informative learned first/more)",
-                   note=f"pattern token locks first in {row.pattern_first:.2f} of pairs, filler first in {row.filler_first:.2f}")
+    checks.finding(
+        "matched pairs, redraw 0: score(pattern) - score(matched filler)",
+        row.score_pattern - row.score_matched_filler,
+        expected="> 0 (informative learned first/more)",
+        note=f"pattern token locks first in {row.pattern_first:.2f} of pairs, filler first in {row.filler_first:.2f}",
+    )
 checks.report()
 checks.save(FIG_DIR)
 checks.assert_all()

@@ -1,4 +1,5 @@
 """Activations: values, gates (h') against autograd, homogeneity, clear errors."""
+
 import pytest
 import torch
 

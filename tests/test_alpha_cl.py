@@ -1,4 +1,5 @@
 """alpha_cl against hand-computed tiny cases and autograd (float64)."""
+
 import math
 
 import pytest
@@ -121,12 +122,15 @@ def test_asymmetry():
     assert alpha_cl.asymmetry(torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=DT)).item() == pytest.approx(math.sqrt(2))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda f: alpha_cl.infonce_loss(f, f, tau=0.0), "tau"),
-    (lambda f: alpha_cl.infonce_loss(f, f, eps=-1.0), "eps"),
-    (lambda f: alpha_cl.pair_distances(f, f[:2]), "f1, f2"),
-    (lambda f: alpha_cl.uniform_alpha(1), "n"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda f: alpha_cl.infonce_loss(f, f, tau=0.0), "tau"),
+        (lambda f: alpha_cl.infonce_loss(f, f, eps=-1.0), "eps"),
+        (lambda f: alpha_cl.pair_distances(f, f[:2]), "f1, f2"),
+        (lambda f: alpha_cl.uniform_alpha(1), "n"),
+    ],
+)
 def test_bad_input_names_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call(torch.zeros(4, 2, dtype=DT))

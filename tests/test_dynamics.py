@@ -1,4 +1,5 @@
 """One-layer population dynamics: closed-form moments, A(w), flow, fixed points, Jacobian."""
+
 import math
 
 import pytest

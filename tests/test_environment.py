@@ -1,4 +1,5 @@
 """pyproject.toml, environment.yml and constraints.txt agree on what the project needs."""
+
 import re
 import tomllib
 from pathlib import Path
@@ -19,7 +20,7 @@ def _pyproject_requirements() -> list[str]:
 def _conda_requirements() -> list[str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("dependencies:")
-    deps = [ln.strip()[2:] for ln in lines[start + 1:] if ln.strip().startswith("- ")]
+    deps = [ln.strip()[2:] for ln in lines[start + 1 :] if ln.strip().startswith("- ")]
     return [d for d in deps if _name(d) not in ("python", "pip")]
 
 

@@ -1,4 +1,5 @@
 """Closed form of global modulation (PAPER.md section 4) against autograd on exact moments."""
+
 import pytest
 import torch
 
@@ -99,7 +100,9 @@ def test_degenerate_uninformative_rf_on_top():
     cf = gm.closed_form(emb, probs, 0.5, w)
     alive = cf.d[:, 3] > 0
     assert alive.any()
-    assert torch.allclose(cf.s[alive].abs(), torch.tensor([0.0, 0, 0, 1], dtype=torch.float64).expand(int(alive.sum()), 4))
+    assert torch.allclose(
+        cf.s[alive].abs(), torch.tensor([0.0, 0, 0, 1], dtype=torch.float64).expand(int(alive.sum()), 4)
+    )
     assert (cf.delta[alive] == 0).all()
     ref = gm.velocity_autograd(emb, probs, 0.5, w, cf.s)
     assert gm.relative_error(cf.velocity, ref).max() <= 1e-6

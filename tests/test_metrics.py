@@ -1,4 +1,5 @@
 """Metrics on filters whose answer is known by construction."""
+
 import math
 
 import torch

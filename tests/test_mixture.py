@@ -1,4 +1,5 @@
 """Mixture-of-Gaussians two-view generator: layout, exact moments, seeded batched sampler."""
+
 import math
 
 import pytest
@@ -63,7 +64,7 @@ def test_sampler_shapes_and_replica_independence():
     task = make_mixture(4, 6, noise=0.1, seed=0)
     both = task.sampler([3, 5], batch_size=8)
     alone = task.sampler([5], batch_size=8)
-    for step in range(DATA_CHUNK_STEPS + 2):  # crosses a chunk boundary
+    for _ in range(DATA_CHUNK_STEPS + 2):  # crosses a chunk boundary
         x1, x2 = both()
         y1, y2 = alone()
         assert x1.shape == (2, 8, 6) and x1.dtype == torch.float32

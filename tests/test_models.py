@@ -1,4 +1,5 @@
 """Networks: hand-written fast path == autograd reference (float64), init, one-layer net, errors."""
+
 import math
 
 import pytest
@@ -11,7 +12,8 @@ from nlcl_utils.models import OneLayerNet, ReceptiveFieldNet, default_uniform, i
 F64 = torch.float64
 
 
-def _setup(spec=TokenTaskSpec(), filters=7, out=6, batch=16, seeds=(1, 2), **options):
+def _setup(spec=None, filters=7, out=6, batch=16, seeds=(1, 2), **options):
+    spec = spec or TokenTaskSpec()
     tasks = make_tasks(spec, seeds, dtype=F64)
     net = ReceptiveFieldNet.init(seeds, tasks.embeddings, spec.locations, filters, out, dtype=F64, **options)
     return net, TokenSampler(tasks, batch)
@@ -25,9 +27,14 @@ CASES = [
     (TokenTaskSpec(), dict(activation="relu", bn_scale=False)),  # mean-only BN
     (TokenTaskSpec(), dict(activation="linear", bn_scale=False, bn_mean_grad=False)),
     (TokenTaskSpec(), dict(activation="quadratic", bn=False, tau=0.5)),
-    (TokenTaskSpec(embedding="random", embed_dim=8, token_magnitudes=tuple(0.5 + 0.1 * i for i in range(20))),
-     dict(activation="tanh", bn_var_grad=True)),
-    (TokenTaskSpec(vocab=9, locations=4, per_location=3, patterns=5, pattern_len=2), dict(activation="gelu", loss="quadratic")),
+    (
+        TokenTaskSpec(embedding="random", embed_dim=8, token_magnitudes=tuple(0.5 + 0.1 * i for i in range(20))),
+        dict(activation="tanh", bn_var_grad=True),
+    ),
+    (
+        TokenTaskSpec(vocab=9, locations=4, per_location=3, patterns=5, pattern_len=2),
+        dict(activation="gelu", loss="quadratic"),
+    ),
 ]
 
 

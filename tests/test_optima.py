@@ -1,4 +1,5 @@
 """Optimum clustering, centre matching, basin sizes and the coupon-collector predictions."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Notebook parameter validation and claim bookkeeping."""
+
 import json
 import types
 
@@ -26,18 +27,24 @@ def test_valid_parameters_pass_and_are_converted():
     assert p.batch_size == 8 and p.taus == [0.1, 1.0] and isinstance(p.taus[1], float)
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"batch_sise": 8}, r"unknown parameter 'batch_sise'; did you mean 'batch_size'\?"),
-    ({"batch_size": -4}, r"parameter 'batch_size': expected an integer >= 2, got -4"),
-    ({"batch_size": 8.5}, r"parameter 'batch_size': expected an integer >= 2, got 8.5 \(float\)"),
-    ({"batch_size": True}, r"parameter 'batch_size'"),
-    ({"tau": 0.0}, r"parameter 'tau': expected a number > 0.0"),
-    ({"tau": "0.1"}, r"parameter 'tau'.*\(str\)"),
-    ({"activation": "rellu"}, r"parameter 'activation': expected one of 'relu', 'linear', got 'rellu' \(did you mean 'relu'\?\)"),
-    ({"use_bn": 1}, r"parameter 'use_bn': expected True or False"),
-    ({"taus": []}, r"parameter 'taus': expected a list of at least 1"),
-    ({"taus": [0.1, -1.0]}, r"parameter 'taus\[1\]'"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"batch_sise": 8}, r"unknown parameter 'batch_sise'; did you mean 'batch_size'\?"),
+        ({"batch_size": -4}, r"parameter 'batch_size': expected an integer >= 2, got -4"),
+        ({"batch_size": 8.5}, r"parameter 'batch_size': expected an integer >= 2, got 8.5 \(float\)"),
+        ({"batch_size": True}, r"parameter 'batch_size'"),
+        ({"tau": 0.0}, r"parameter 'tau': expected a number > 0.0"),
+        ({"tau": "0.1"}, r"parameter 'tau'.*\(str\)"),
+        (
+            {"activation": "rellu"},
+            r"parameter 'activation': expected one of 'relu', 'linear', got 'rellu' \(did you mean 'relu'\?\)",
+        ),
+        ({"use_bn": 1}, r"parameter 'use_bn': expected True or False"),
+        ({"taus": []}, r"parameter 'taus': expected a list of at least 1"),
+        ({"taus": [0.1, -1.0]}, r"parameter 'taus\[1\]'"),
+    ],
+)
 def test_bad_parameters_name_the_parameter(changes, message):
     with pytest.raises(params.ParameterError, match=message):
         params.validate(namespace(**changes), SPEC)

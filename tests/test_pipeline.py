@@ -6,11 +6,11 @@
   its outputs deterministically, a failing one leaves the committed outputs untouched, and
   bad parameters stop before any compute.
 """
+
 import hashlib
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jupytext
@@ -39,10 +39,16 @@ def test_pair_in_sync(name):
     assert ipynb_path.exists(), f"{name}.ipynb missing: run `make figures`"
     ipynb = nbformat.read(ipynb_path, as_version=4)
     assert _sources(ipynb) == _sources(py), f"{name}: .py and .ipynb differ; run `nlcl figures --only {name}`"
-    assert all(c.get("outputs") or c.cell_type != "code" or not c.source.strip() or c.execution_count
-               for c in ipynb.cells), f"{name}.ipynb has unexecuted cells"
+    assert all(
+        c.get("outputs") or c.cell_type != "code" or not c.source.strip() or c.execution_count for c in ipynb.cells
+    ), f"{name}.ipynb has unexecuted cells"
     assert "papermill" not in ipynb.metadata
-    widgets = [o for c in ipynb.cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widgets = [
+        o
+        for c in ipynb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert not widgets, f"{name}.ipynb has widget outputs (random ids): use nlcl_utils.progress.bar, not tqdm"
 
 
@@ -83,7 +89,7 @@ def test_manifest_matches_figures_on_disk():
 
 # --- the runner on a throw-away tree ------------------------------------------------------
 
-GOOD = '''\
+GOOD = """\
 # %% [markdown]
 # # 98 test notebook
 
@@ -104,7 +110,7 @@ plotting.savefig(fig, FIG_DIR, "line")
 checks = claims.Claims("98_good")
 checks.check("n_points positive", P.n_points, 0, ">")
 checks.save(FIG_DIR)
-'''
+"""
 BAD = GOOD.replace("98_good", "99_bad").replace('print("points:", P.n_points)', "raise RuntimeError('boom in cell')")
 
 
@@ -122,8 +128,11 @@ def tree(tmp_path, monkeypatch):
 
 
 def _snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "build" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "build" not in p.parts
+    }
 
 
 def test_runner_publishes_deterministically_and_keeps_outputs_on_failure(tree, capsys):
@@ -161,14 +170,22 @@ def test_bad_requests_stop_before_compute(tree, capsys):
     assert not (tree / "build" / "custom").exists()
 
 
-@pytest.mark.parametrize("value,message", [
-    ("[-4]", "parameter 'batch_sizes[0]': expected an integer >= 2, got -4"),
-    ("'many'", "parameter 'batch_sizes': expected a list"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("[-4]", "parameter 'batch_sizes[0]': expected an integer >= 2, got -4"),
+        ("'many'", "parameter 'batch_sizes': expected a list"),
+    ],
+)
 def test_notebook_rejects_bad_values_in_its_validation_cell(value, message):
     """A real notebook (00) stops in its validation cell, naming the parameter."""
-    out = subprocess.run([sys.executable, "-m", "nlcl_utils.cli", "figures", "--only", "00", "-p", "batch_sizes", value],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "nlcl_utils.cli", "figures", "--only", "00", "-p", "batch_sizes", value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1
     assert "ParameterError" in out.stderr and message in out.stderr
 

@@ -1,4 +1,5 @@
 """Per-(location, token) statistics, lock-on steps and rank correlation."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """`nlcl tokens`: flags, JSON output, clear errors."""
+
 import json
 
 import pytest
@@ -17,8 +18,24 @@ def test_parse_seeds():
 
 def test_main_writes_json(tmp_path, capsys):
     out = tmp_path / "sub" / "results.json"
-    argv = ["--seeds", "1-2", "--steps", "30", "--batch-size", "32", "--beta", "2", "--no-bn",
-            "--activation", "leaky_relu", "--loss", "quadratic", "--out", str(out), "--no-progress"]
+    argv = [
+        "--seeds",
+        "1-2",
+        "--steps",
+        "30",
+        "--batch-size",
+        "32",
+        "--beta",
+        "2",
+        "--no-bn",
+        "--activation",
+        "leaky_relu",
+        "--loss",
+        "quadratic",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert set(data) >= {"config", "runs", "cpu_seconds", "wall_seconds"}

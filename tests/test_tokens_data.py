@@ -1,4 +1,5 @@
 """Hierarchical token generator: follows PAPER.md section 5, per-replica seeding, clear errors."""
+
 import pytest
 import torch
 

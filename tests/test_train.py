@@ -1,9 +1,11 @@
 """Training loop: SGD semantics, NaN guard, snapshots, batching invariance, faithfulness (reduced)."""
+
 import pytest
 import torch
 
 from nlcl_utils.models import OneLayerNet
-from nlcl_utils.progress import bar, enabled as progress_enabled
+from nlcl_utils.progress import bar
+from nlcl_utils.progress import enabled as progress_enabled
 from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens, train
 
 F64 = torch.float64
@@ -58,7 +60,9 @@ class _NanAtStep:
 
 def test_nan_guard_freezes_only_the_affected_replica():
     model = _NanAtStep(bad=3)
-    result = train(model, lambda: None, 6, lr=0.1, momentum=0.9, weight_decay=0.1, snapshot_steps=[0, 3, 6], progress=False)
+    result = train(
+        model, lambda: None, 6, lr=0.1, momentum=0.9, weight_decay=0.1, snapshot_steps=[0, 3, 6], progress=False
+    )
     assert result.nan.tolist() == [False, True, False]
     assert result.nan_step.tolist() == [-1, 3, -1]
     assert torch.isfinite(model.w).all()

@@ -1,4 +1,5 @@
 """Rotation symmetry of the linear two-layer network, exact population dynamics on token data."""
+
 import itertools
 import math
 
@@ -82,7 +83,9 @@ def test_rotation_output_change():
 @pytest.mark.parametrize("loss", ["infonce", "quadratic"])
 def test_linear_loss_invariant(bn, loss):
     tasks, net, batch = _net()
-    change = tld.rotation_loss_change(batch, net.first, net.top, tasks.embeddings, "linear", bn, _rotations(net), loss=loss)
+    change = tld.rotation_loss_change(
+        batch, net.first, net.top, tasks.embeddings, "linear", bn, _rotations(net), loss=loss
+    )
     assert (change <= 1e-12).all()
 
 
@@ -90,8 +93,9 @@ def test_linear_loss_invariant(bn, loss):
 @pytest.mark.parametrize("bn", ["none", "mean", "full"])
 def test_rf_outputs_match_engine_reference(activation, bn):
     tasks, _, batch = _net()
-    net = ReceptiveFieldNet.init([1, 2], tasks.embeddings, 3, 4, 3, dtype=F64, activation=activation,
-                                 bn=bn != "none", bn_scale=bn == "full")
+    net = ReceptiveFieldNet.init(
+        [1, 2], tasks.embeddings, 3, 4, 3, dtype=F64, activation=activation, bn=bn != "none", bn_scale=bn == "full"
+    )
     slope = tld.activation_slopes([activation] * 2)
     u = F.normalize(tld.rf_outputs(batch[0], net.first, net.top, tasks.embeddings, slope, bn), dim=-1)
     assert torch.allclose(u, net.reference_outputs(batch[0]), atol=1e-13)
@@ -108,8 +112,18 @@ def test_homogeneous_matches_leaky_relu():
 
 
 def test_equivariance_gap_linear_zero_relu_not():
-    cfg = dict(vocab=6, locations=3, per_location=2, patterns=4, pattern_len=2, beta=2, out_dim=4, batch_size=16,
-               bn=False, dtype="float64")
+    cfg = dict(
+        vocab=6,
+        locations=3,
+        per_location=2,
+        patterns=4,
+        pattern_len=2,
+        beta=2,
+        out_dim=4,
+        batch_size=16,
+        bn=False,
+        dtype="float64",
+    )
     seeds = [3, 4]
     q = tld.random_orthogonal((2, 3), 4, torch.Generator().manual_seed(1))
     gap_lin, rotated = tld.equivariance_gap(TokenConfig(activation="linear", **cfg), seeds, q, 30)
@@ -176,7 +190,9 @@ def test_enumeration_matches_brute_force():
 
 
 def test_enumeration_with_wildcard_table():
-    probs = tuple(tuple(row) for row in torch.softmax(torch.randn(3, 5, generator=torch.Generator().manual_seed(0)), 1).tolist())
+    probs = tuple(
+        tuple(row) for row in torch.softmax(torch.randn(3, 5, generator=torch.Generator().manual_seed(0)), 1).tolist()
+    )
     spec = TokenTaskSpec(vocab=5, locations=3, per_location=2, patterns=4, pattern_len=1, wildcard_probs=probs)
     pop = tld.enumerate_population(make_tasks(spec, [1], dtype=F64))
     assert torch.allclose(pop.prob.sum(1), torch.ones(1, dtype=F64))

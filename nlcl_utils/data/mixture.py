@@ -29,11 +29,12 @@ protocol (:mod:`nlcl_utils.train`): calling it returns the next step's views ``(
 constant of the stream's definition), so batching seeds together never changes what a seed
 means.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -138,7 +139,7 @@ class MixtureTask:
         x = mu + self.noise * eps
         return x[0].to(dtype), x[1].to(dtype), labels
 
-    def sampler(self, seeds: Sequence[int], batch_size: int, dtype: torch.dtype = torch.float32) -> "MixtureSampler":
+    def sampler(self, seeds: Sequence[int], batch_size: int, dtype: torch.dtype = torch.float32) -> MixtureSampler:
         """A :class:`MixtureSampler` for ``seeds`` (one replica per seed)."""
         return MixtureSampler(self, seeds, batch_size, dtype)
 

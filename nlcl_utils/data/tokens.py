@@ -23,11 +23,12 @@ batched with others gives bit-identical tasks, inits and data streams. The data 
 drawn in fixed chunks of :data:`DATA_CHUNK_STEPS` steps, a constant of the stream's
 definition (changing it changes what a seed's stream is).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -174,7 +175,7 @@ class TokenTasks:
         mask.scatter_(2, idx.transpose(1, 2), True)
         return mask[..., : self.spec.vocab]
 
-    def select(self, index: Sequence[int]) -> "TokenTasks":
+    def select(self, index: Sequence[int]) -> TokenTasks:
         """The sub-batch of replicas at ``index`` (same seeds, same tensors)."""
         idx = torch.as_tensor(list(index), dtype=torch.long)
         return TokenTasks(
@@ -247,8 +248,10 @@ class TokenSampler:
         table = torch.as_tensor(wildcard_probs, dtype=torch.float64)
         expected = (r, spec.locations, spec.vocab)
         if table.shape != expected or (table < 0).any() or (table.sum(-1) - 1).abs().max() > 1e-6:
-            raise ValueError(f"wildcard_probs: need an [R={r}, locations={spec.locations}, vocab={spec.vocab}] table "
-                             f"of non-negative rows summing to 1, got shape {tuple(table.shape)}")
+            raise ValueError(
+                f"wildcard_probs: need an [R={r}, locations={spec.locations}, vocab={spec.vocab}] table "
+                f"of non-negative rows summing to 1, got shape {tuple(table.shape)}"
+            )
         return list((table / table.sum(-1, keepdim=True)).cumsum(-1).unbind(0))
 
     def __call__(self) -> tuple[Tensor, Tensor]:
