@@ -2,8 +2,10 @@
 
 * :func:`set_theme` applies the seaborn theme used everywhere; :data:`PALETTE` and
   :data:`FIGSIZE` are the only colours and sizes notebooks should use.
-* :func:`figure_dir` says where a notebook's figures go: ``figures/NN_name/`` in the repo,
-  or ``$NLCL_FIGURES_DIR/NN_name/`` when the pipeline or the tests redirect them.
+* :func:`figure_dir` says where a notebook's figures go: ``$NLCL_FIGURES_DIR/NN_name/``, set by
+  ``nlcl figures`` (which alone publishes into the committed ``figures/``) and by the tests;
+  ``build/figures/NN_name/`` otherwise, so a notebook run by hand or by plain papermill never
+  overwrites committed figures.
 * :func:`savefig` writes PNG and PDF with all volatile metadata removed (same figure, same
   bytes) and shows the very same PNG inline when running in a Jupyter kernel.
 
@@ -46,9 +48,13 @@ def set_theme() -> None:
 
 
 def figure_dir(notebook: str) -> Path:
-    """Directory for ``notebook``'s figures and claims.json (created if missing)."""
+    """Directory for ``notebook``'s figures and claims.json (created if missing).
+
+    ``$NLCL_FIGURES_DIR/notebook`` if that variable is set, else ``build/figures/notebook``
+    (never the committed ``figures/``: only ``nlcl figures`` publishes there).
+    """
     base = os.environ.get(FIGURES_ENV)
-    root = Path(base) if base else REPO_ROOT / "figures"
+    root = Path(base) if base else REPO_ROOT / "build" / "figures"
     out = root / notebook
     out.mkdir(parents=True, exist_ok=True)
     return out

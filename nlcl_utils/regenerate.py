@@ -2,20 +2,24 @@
 
 For each ``notebooks/NN_name.py`` (jupytext py:percent, the reviewed source):
 
-1. convert it to a notebook (the paired ``.ipynb`` is always rebuilt from the ``.py``);
-2. execute it with papermill in a staging folder under ``build/`` (kernel ``python3``,
-   working directory ``notebooks/``, a per-cell timeout), figures redirected there through
-   ``$NLCL_FIGURES_DIR``;
-3. only if every cell ran: strip run-specific metadata (papermill timings, execution
-   timestamps), write the executed notebook over ``notebooks/NN_name.ipynb``, replace
-   ``figures/NN_name/`` with the staged figures and update ``figures/MANIFEST.json``.
+1. a worker process (:mod:`nlcl_utils.run_notebook`) converts it to a notebook and executes it
+   with papermill in the staging directory ``build/staging/<target>/NN_name/`` (target: ``committed``
+   or the profile; one run per target at a time, see below)
+   (kernel ``python3``, one torch/BLAS thread, working directory ``notebooks/``, a per-cell
+   timeout), figures redirected there through ``$NLCL_FIGURES_DIR``. Up to ``--jobs`` notebooks
+   (default: one per core) run at once; each kernel is independent, so the outputs are
+   byte-identical to a serial run.
+2. when every notebook has finished, the ones whose cells all ran are published together
+   (:func:`nlcl_utils.publish.publish`): ``notebooks/NN_name.ipynb``, ``figures/NN_name/`` and
+   ``figures/MANIFEST.json`` are swapped in by renames, all or nothing.
 
-A failing notebook is reported with its cell error and leaves every committed output as it
-was; notebooks finished before an interruption keep their new outputs. Runs with
-``--profile quick`` or ``-p`` overrides write only under ``build/<profile>/``: the committed
-tree always holds the default parameters. Timings and the starting commit go to
-``build/runs.jsonl``, never into committed files, so a re-run on unchanged code leaves the
-tree unchanged.
+A failing notebook is reported with its cell error and leaves its committed outputs as they
+were. Ctrl-C or SIGTERM stops every worker and kernel at once, publishes nothing and exits
+with 128 + the signal number. A second run on the same outputs stops at once with a message
+naming the run that holds them (exit 3). Runs with ``--profile quick`` or ``-p`` overrides
+write only under ``build/<profile>/``: the committed tree always holds the default parameters.
+One line per notebook (timings, CPU seconds, the starting commit) goes to ``build/runs.jsonl``,
+never into committed files, so a re-run on unchanged code leaves the tree unchanged.
 """
 
 from __future__ import annotations
@@ -23,26 +27,25 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from nlcl_utils import publish, run_notebook
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO_ROOT / "notebooks"
-FIGURES = REPO_ROOT / "figures"
-BUILD = REPO_ROOT / "build"
-PROFILES_FILE = NOTEBOOKS / "profiles.toml"
-MANIFEST = FIGURES / "MANIFEST.json"
-KERNEL = "python3"
 VERSIONED_PACKAGES = ("torch", "numpy", "matplotlib", "seaborn", "papermill", "jupytext", "nbformat", "ipykernel")
 # Environment of the notebook kernels: one thread, no progress bars in committed outputs,
 # matplotlib's inline backend (savefig displays the written PNG itself).
@@ -52,10 +55,39 @@ KERNEL_ENV = {
     "TQDM_DISABLE": "1",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+EXIT_FAILED, EXIT_BAD_REQUEST, EXIT_BUSY = 1, 2, 3
+POLL_SECONDS = 0.1
 
 
 class RegenerateError(RuntimeError):
     """Bad request (unknown notebook, profile or parameter): nothing was executed."""
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The directories a run reads and writes (the repository, or a test's temporary copy)."""
+
+    root: Path
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def build(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def manifest(self) -> Path:
+        return self.figures / "MANIFEST.json"
+
+    @property
+    def profiles(self) -> Path:
+        return self.notebooks / "profiles.toml"
 
 
 @dataclass
@@ -64,36 +96,65 @@ class Outcome:
     ok: bool
     seconds: float
     error: str = ""
+    cpu_seconds: float = 0.0
+    published: bool = False
+
+
+@dataclass
+class Running:
+    """A worker process executing one notebook."""
+
+    name: str
+    process: subprocess.Popen
+    stage: Path
+    started: float = field(default_factory=time.perf_counter)
 
 
 def discover(notebooks_dir: Path | None = None) -> list[str]:
     """Names ``NN_name`` of every paired notebook source ``notebooks/NN_name.py``, in order."""
-    return sorted(p.stem for p in (notebooks_dir or NOTEBOOKS).glob("[0-9][0-9]_*.py"))
+    return sorted(p.stem for p in (notebooks_dir or Tree(REPO_ROOT).notebooks).glob("[0-9][0-9]_*.py"))
 
 
-def load_profile(profile: str, names: list[str]) -> dict[str, dict]:
+def load_profile(tree: Tree, profile: str, names: list[str]) -> dict[str, dict]:
     """Parameter overrides per notebook for ``profile`` ('default' means none)."""
     if profile == "default":
         return {n: {} for n in names}
-    table = tomllib.loads(PROFILES_FILE.read_text()) if PROFILES_FILE.exists() else {}
+    table = tomllib.loads(tree.profiles.read_text()) if tree.profiles.exists() else {}
     if profile not in table:
-        raise RegenerateError(f"--profile: unknown profile {profile!r}; allowed: default, {', '.join(sorted(table))}")
+        allowed = ", ".join(["default", *sorted(table)])
+        raise RegenerateError(f"--profile: unknown profile {profile!r}; allowed: {allowed}")
     return {n: dict(table[profile].get(n, {})) for n in names}
 
 
-def parse_value(text: str):
-    """A ``-p`` value: a Python literal (3, 0.1, True, [1, 2], 'relu') or else a plain string."""
+def _non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple, set)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
+def parse_value(name: str, text: str):
+    """A ``-p`` value: a Python literal (3, 0.1, True, [1, 2], 'relu') or else a plain string.
+
+    Numbers must be finite: ``1e999`` (inf) is rejected here, before any kernel starts.
+    """
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
+    if _non_finite(value):
+        raise RegenerateError(f"-p {name}: {text!r} contains a non-finite number (inf or NaN); give finite numbers")
+    return value
 
 
-def notebook_defaults(name: str) -> dict:
+def notebook_defaults(name: str, notebooks_dir: Path | None = None) -> dict:
     """The parameters cell of ``name`` as {parameter: default value} (read, not executed)."""
     import jupytext
 
-    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    nb = jupytext.read((notebooks_dir or Tree(REPO_ROOT).notebooks) / f"{name}.py")
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             values = {}
@@ -104,9 +165,9 @@ def notebook_defaults(name: str) -> dict:
     raise RegenerateError(f"notebook {name}: no cell tagged 'parameters'")
 
 
-def check_overrides(name: str, overrides: dict) -> None:
+def check_overrides(tree: Tree, name: str, overrides: dict) -> None:
     """Reject override names the notebook's parameters cell does not define (before any compute)."""
-    defaults = notebook_defaults(name)
+    defaults = notebook_defaults(name, tree.notebooks)
     for key in overrides:
         if key not in defaults:
             close = difflib.get_close_matches(key, list(defaults), n=1)
@@ -114,22 +175,6 @@ def check_overrides(name: str, overrides: dict) -> None:
             raise RegenerateError(
                 f"-p {key}: notebook {name} has no parameter {key!r}{hint} Allowed: {', '.join(sorted(defaults))}"
             )
-
-
-def clean_notebook(nb) -> None:
-    """Remove what changes on every run: papermill/nbclient timings, run metadata, random cell ids.
-
-    Cell ids become a hash of the cell's position and source, so unchanged code keeps them.
-    """
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)  # ipywidgets state: random model ids
-    for index, cell in enumerate(nb.cells):
-        cell.id = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
-                out.get("metadata", {}).pop("execution", None)
 
 
 def sha256(path: Path) -> str:
@@ -146,12 +191,12 @@ def package_versions() -> dict:
     return versions
 
 
-def manifest_entry(name: str, figure_dir: Path) -> dict:
+def manifest_entry(parameters: dict, figure_dir: Path) -> dict:
     """Parameters, versions, figure hashes and claim results of one regenerated notebook."""
     claims_path = figure_dir / "claims.json"
     claims = json.loads(claims_path.read_text()) if claims_path.exists() else None
     return {
-        "parameters": notebook_defaults(name),
+        "parameters": parameters,
         "versions": package_versions(),
         "figures": {p.name: sha256(p) for p in sorted(figure_dir.iterdir()) if p.suffix in (".png", ".pdf")},
         "claims": claims["claims"] if claims else [],
@@ -160,104 +205,239 @@ def manifest_entry(name: str, figure_dir: Path) -> dict:
     }
 
 
-def update_manifest(name: str, entry: dict) -> None:
-    path = MANIFEST
-    manifest = json.loads(path.read_text()) if path.exists() else {"notebooks": {}}
-    manifest["notebooks"][name] = entry
+def manifest_text(current: Path, entries: dict[str, dict]) -> str:
+    """The manifest ``current`` with ``entries`` (notebook -> entry) replaced, as stable JSON."""
+    manifest = json.loads(current.read_text()) if current.exists() else {"notebooks": {}}
+    manifest["notebooks"].update(entries)
     manifest["notebooks"] = dict(sorted(manifest["notebooks"].items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
-def _git_commit() -> str | None:
+def _git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def _error_text(exc: Exception) -> str:
-    """Short description of a papermill failure: the cell and the exception it raised."""
-    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-    cell = getattr(exc, "exec_count", None)
-    where = f" in cell [{cell}]" if cell is not None else ""
-    return f"{ename}{where}: {evalue}"
-
-
-def execute(name: str, overrides: dict, profile: str, timeout: int) -> Outcome:
-    """Execute one notebook; publish its outputs into the committed tree only for 'default'."""
-    import jupytext
-    import nbformat
-    import papermill
-
-    committed = profile == "default" and not overrides
-    stage = BUILD / ("staging" if committed else profile) / name
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    source = stage / f"{name}.input.ipynb"
-    executed = stage / f"{name}.ipynb"
-    fig_root = stage / "figures"
-
-    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
-    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, source)
-
-    env_before = dict(os.environ)
-    os.environ.update(KERNEL_ENV)
-    os.environ["NLCL_FIGURES_DIR"] = str(fig_root)
-    os.environ.pop("MPLBACKEND", None)
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=overrides or None,
-            kernel_name=KERNEL,
-            cwd=str(NOTEBOOKS),
-            execution_timeout=timeout,
-            progress_bar=False,
-            log_output=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # hush the kernel's start-up warnings
+def log_runs(tree: Tree, outcomes: list[Outcome], context: dict) -> None:
+    """Append one JSON line per notebook to build/runs.jsonl (locked: safe with concurrent runs)."""
+    tree.build.mkdir(parents=True, exist_ok=True)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    lines = "".join(
+        json.dumps(
+            {
+                "notebook": o.name,
+                "ok": o.ok,
+                "published": o.published,
+                "seconds": round(o.seconds, 2),
+                "cpu_seconds": round(o.cpu_seconds, 2),
+                **context,
+                "overrides": context["overrides"].get(o.name, {}),
+                "finished": finished,
+                "error": o.error,
+            }
         )
-    except Exception as exc:  # papermill wraps cell errors; report and keep committed outputs
-        return Outcome(name, False, time.perf_counter() - start, _error_text(exc))
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
-    seconds = time.perf_counter() - start
-
-    out_nb = nbformat.read(executed, as_version=4)
-    clean_notebook(out_nb)
-    staged_figs = fig_root / name
-    if committed:
-        nbformat.write(out_nb, NOTEBOOKS / f"{name}.ipynb")
-        target = FIGURES / name
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(staged_figs, target)
-        update_manifest(name, manifest_entry(name, target))
-        shutil.rmtree(stage)
-    else:
-        nbformat.write(out_nb, executed)
-    return Outcome(name, True, seconds)
+        + "\n"
+        for o in outcomes
+    )
+    with open(tree.build / "runs.jsonl", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(lines)
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def log_run(outcome: Outcome, profile: str, overrides: dict, commit: str | None) -> None:
-    BUILD.mkdir(exist_ok=True)
-    record = {
-        "notebook": outcome.name,
-        "ok": outcome.ok,
-        "seconds": round(outcome.seconds, 2),
-        "profile": profile,
+# ----------------------------------------------------------------------------------------------
+# Running the workers.
+# ----------------------------------------------------------------------------------------------
+
+
+def start_worker(tree: Tree, run_dir: Path, name: str, overrides: dict, timeout: int) -> Running:
+    """Start ``python -m nlcl_utils.run_notebook`` for one notebook in its staging directory."""
+    stage = run_dir / name
+    stage.mkdir(parents=True)
+    job = {
+        "name": name,
+        "source": str(tree.notebooks / f"{name}.py"),
+        "stage": str(stage),
+        "cwd": str(tree.notebooks),
         "overrides": overrides,
-        "commit": commit,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "error": outcome.error,
+        "timeout": timeout,
     }
-    with open(BUILD / "runs.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    (stage / "job.json").write_text(json.dumps(job, indent=1) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(KERNEL_ENV, NLCL_FIGURES_DIR=str(stage / "figures"))
+    with open(stage / "worker.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nlcl_utils.run_notebook", str(stage / "job.json")],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches only this runner, which stops the workers itself
+        )
+    return Running(name, process, stage)
+
+
+def finish_worker(worker: Running) -> Outcome:
+    """The outcome of a worker that has exited (from its result.json, else from its log)."""
+    seconds = time.perf_counter() - worker.started
+    result_path = worker.stage / "result.json"
+    if result_path.exists():
+        result = json.loads(result_path.read_text())
+        return Outcome(worker.name, result["ok"], seconds, result["error"], result["cpu_seconds"])
+    log = (worker.stage / "worker.log").read_text(errors="replace").strip().splitlines()
+    tail = log[-1] if log else "no output"
+    return Outcome(worker.name, False, seconds, f"worker exited with status {worker.process.returncode}: {tail}")
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (Linux /proc; empty elsewhere)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2 :].split()
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found.extend(kids)
+        todo.extend(kids)
+    return found
+
+
+def kill_worker(worker: Running) -> None:
+    """SIGKILL a worker and its kernel (which runs in a session of its own), then reap the worker."""
+    for pid in [*_children(worker.process.pid), worker.process.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    worker.process.wait()
+
+
+class Stop:
+    """Records SIGINT/SIGTERM/SIGHUP instead of raising, so the loop stops at a safe point."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self) -> Stop:
+        for sig in publish.HELD_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_all(tree: Tree, run_dir: Path, plan: dict[str, dict], jobs: int, timeout: int, stop: Stop) -> list[Outcome]:
+    """Execute every notebook of ``plan``, ``jobs`` at a time; stops early when ``stop`` fires."""
+    from tqdm.auto import tqdm
+
+    pending = list(plan)
+    running: list[Running] = []
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(plan), desc="notebooks", unit="nb", file=sys.stderr)
+    shown = ""
+    try:
+        while (pending or running) and stop.signum is None:
+            while pending and len(running) < jobs and stop.signum is None:
+                name = pending.pop(0)
+                running.append(start_worker(tree, run_dir, name, plan[name], timeout))
+            now_running = "running " + ", ".join(w.name.split("_", 1)[0] for w in running)
+            if now_running != shown:
+                bar.set_postfix_str(now_running)
+                shown = now_running
+            for worker in [w for w in running if w.process.poll() is not None]:
+                running.remove(worker)
+                outcome = finish_worker(worker)
+                outcomes.append(outcome)
+                status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
+                bar.update(1)
+                tqdm.write(f"{outcome.name}: {status} ({outcome.seconds:.0f} s)", file=sys.stderr)
+            time.sleep(POLL_SECONDS)
+    finally:
+        for worker in running:
+            kill_worker(worker)
+            outcomes.append(
+                Outcome(worker.name, False, time.perf_counter() - worker.started, "stopped before it finished")
+            )
+        bar.close()
+    return outcomes
+
+
+# ----------------------------------------------------------------------------------------------
+# Publishing.
+# ----------------------------------------------------------------------------------------------
+
+
+def publish_outcomes(tree: Tree, run_dir: Path, outcomes: list[Outcome], profile: str, committed: bool) -> None:
+    """Swap the staged outputs of every successful notebook into place, all together."""
+    moves: list[tuple[Path, Path]] = []
+    entries: dict[str, dict] = {}
+    for outcome in (o for o in outcomes if o.ok):
+        stage = run_dir / outcome.name
+        figures = stage / "figures" / outcome.name
+        if committed and not figures.is_dir():
+            outcome.ok, outcome.error = False, "the notebook wrote no figure directory (plotting.figure_dir)"
+            continue
+        if committed:
+            moves += [(stage / f"{outcome.name}.ipynb", tree.notebooks / f"{outcome.name}.ipynb")]
+            moves += [(figures, tree.figures / outcome.name)]
+            entries[outcome.name] = manifest_entry(notebook_defaults(outcome.name, tree.notebooks), figures)
+        else:
+            moves.append((stage, tree.build / profile / outcome.name))
+    if not moves:
+        return
+    if committed:
+        staged_manifest = run_dir / "MANIFEST.json"
+        staged_manifest.write_text(manifest_text(tree.manifest, entries))
+        moves.append((staged_manifest, tree.manifest))
+    publish.publish(moves, journal_path(tree, profile), run_dir / "trash")
+    for outcome in outcomes:
+        outcome.published = outcome.ok
+
+
+def target_name(profile: str) -> str:
+    return "committed" if profile == "default" else profile
+
+
+def journal_path(tree: Tree, profile: str) -> Path:
+    return tree.build / "locks" / f"{target_name(profile)}.journal.json"
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line.
+# ----------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def default_jobs() -> int:
+    """One notebook per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,7 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("NAME", "VALUE"),
         help="override a notebook parameter (Python literal); output goes under build/custom/",
     )
-    parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds (default 1800)")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help=f"notebooks run at once, each with one thread (default: the number of cores, here {default_jobs()})",
+    )
+    parser.add_argument(
+        "--timeout", type=_positive_int, default=1800, help="per-cell timeout in seconds (default 1800)"
+    )
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)  # tests: a throw-away tree
     return parser
 
 
@@ -296,35 +486,60 @@ def select(names: list[str], only: list[str] | None) -> list[str]:
     return chosen
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tqdm.auto import tqdm
+def make_plan(tree: Tree, args: argparse.Namespace) -> tuple[str, dict[str, dict]]:
+    """(profile, {notebook: overrides}) of a request, or RegenerateError before any compute."""
+    names = select(discover(tree.notebooks), args.only)
+    profile_overrides = load_profile(tree, args.profile, names)
+    cli_overrides = {k: parse_value(k, v) for k, v in args.parameter}
+    profile = args.profile if not cli_overrides or args.profile != "default" else "custom"
+    plan = {n: {**profile_overrides[n], **cli_overrides} for n in names}
+    for name, overrides in plan.items():
+        check_overrides(tree, name, overrides)
+    return profile, plan
 
+
+def main(argv: list[str] | None = None) -> int:
+    run_notebook.skip_slow_optional_imports()
     args = build_parser().parse_args(argv)
+    tree = Tree(args.root.resolve())
     try:
-        if args.timeout <= 0:
-            raise RegenerateError(f"--timeout: must be a positive number of seconds, got {args.timeout}")
-        names = select(discover(), args.only)
-        profile_overrides = load_profile(args.profile, names)
-        cli_overrides = {k: parse_value(v) for k, v in args.parameter}
-        profile = args.profile if not cli_overrides or args.profile != "default" else "custom"
-        plan = {n: {**profile_overrides[n], **cli_overrides} for n in names}
-        for name, overrides in plan.items():
-            check_overrides(name, overrides)
+        profile, plan = make_plan(tree, args)
     except RegenerateError as exc:
         print(f"nlcl figures: {exc}", file=sys.stderr)
-        return 2
-
-    commit = _git_commit()
-    outcomes = []
-    bar = tqdm(plan.items(), desc="notebooks", unit="nb", file=sys.stderr)
-    for name, overrides in bar:
-        bar.set_postfix_str(name)
-        outcome = execute(name, overrides, profile, args.timeout)
-        log_run(outcome, profile, overrides, commit)
-        outcomes.append(outcome)
-        status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
-        tqdm.write(f"{name}: {status} ({outcome.seconds:.0f} s)", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    committed = profile == "default"
+    jobs = min(args.jobs or default_jobs(), len(plan))
+    where = "figures/ and notebooks/" if committed else f"build/{profile}/"
+    try:
+        with publish.RunLock(tree.build / "locks" / f"{target_name(profile)}.lock", where), Stop() as stop:
+            if publish.recover(journal_path(tree, profile)):
+                print("nlcl figures: finished publishing what an interrupted run had started", file=sys.stderr)
+            run_dir = tree.build / "staging" / target_name(profile)  # ours alone while we hold the lock
+            shutil.rmtree(run_dir, ignore_errors=True)  # whatever a killed run left behind
+            run_dir.mkdir(parents=True)
+            context = {"profile": profile, "jobs": jobs, "commit": _git_commit(tree.root)}
+            outcomes: list[Outcome] = []
+            try:
+                outcomes.extend(run_all(tree, run_dir, plan, jobs, args.timeout, stop))
+                if stop.signum is None:
+                    publish_outcomes(tree, run_dir, outcomes, profile, committed)
+            finally:
+                log_runs(tree, outcomes, {**context, "overrides": plan})
+                shutil.rmtree(run_dir, ignore_errors=True)
+    except publish.LockBusy as exc:
+        print(f"nlcl figures: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    if stop.signum is not None:
+        name = signal.Signals(stop.signum).name
+        done = sum(o.published for o in outcomes)
+        what = "nothing was published" if not done else f"it came after publishing {done} notebooks"
+        print(f"nlcl figures: stopped by {name}; {what}", file=sys.stderr)
+        return 128 + stop.signum
     failed = [o for o in outcomes if not o.ok]
-    where = "figures/ and notebooks/" if profile == "default" else f"build/{profile}/"
-    print(f"{len(outcomes) - len(failed)}/{len(outcomes)} notebooks regenerated into {where}", file=sys.stderr)
-    return 1 if failed else 0
+    cpu = sum(o.cpu_seconds for o in outcomes)
+    print(
+        f"{len(outcomes) - len(failed)}/{len(outcomes)} notebooks regenerated into {where} "
+        f"({jobs} at a time, {cpu:.0f} CPU-s in the workers)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED if failed else 0

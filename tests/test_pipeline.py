@@ -16,6 +16,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from throwaway_tree import GOOD, OTHER, snapshot, write_tree
 
 from nlcl_utils import regenerate
 
@@ -89,85 +90,65 @@ def test_manifest_matches_figures_on_disk():
 
 # --- the runner on a throw-away tree ------------------------------------------------------
 
-GOOD = """\
-# %% [markdown]
-# # 98 test notebook
-
-# %%
-from nlcl_utils import claims, params, plotting
-import matplotlib.pyplot as plt
-
-# %% tags=["parameters"]
-n_points = 5
-
-# %%
-P = params.validate(globals(), {"n_points": params.Int(min=1)})
-FIG_DIR = plotting.figure_dir("98_good")
-print("points:", P.n_points)
-fig, ax = plt.subplots()
-ax.plot(range(P.n_points))
-plotting.savefig(fig, FIG_DIR, "line")
-checks = claims.Claims("98_good")
-checks.check("n_points positive", P.n_points, 0, ">")
-checks.save(FIG_DIR)
-"""
-BAD = GOOD.replace("98_good", "99_bad").replace('print("points:", P.n_points)', "raise RuntimeError('boom in cell')")
-
-
-@pytest.fixture
-def tree(tmp_path, monkeypatch):
-    for attr, sub in [("NOTEBOOKS", "notebooks"), ("FIGURES", "figures"), ("BUILD", "build")]:
-        (tmp_path / sub).mkdir()
-        monkeypatch.setattr(regenerate, attr, tmp_path / sub)
-    monkeypatch.setattr(regenerate, "MANIFEST", tmp_path / "figures" / "MANIFEST.json")
-    monkeypatch.setattr(regenerate, "PROFILES_FILE", tmp_path / "notebooks" / "profiles.toml")
-    (tmp_path / "notebooks" / "98_good.py").write_text(GOOD)
-    (tmp_path / "notebooks" / "99_bad.py").write_text(BAD)
-    (tmp_path / "notebooks" / "profiles.toml").write_text("[quick.98_good]\nn_points = 2\n")
-    return tmp_path
-
-
-def _snapshot(root: Path) -> dict:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "build" not in p.parts
-    }
-
 
 def test_runner_publishes_deterministically_and_keeps_outputs_on_failure(tree, capsys):
-    assert regenerate.main(["--only", "98"]) == 0
-    first = _snapshot(tree)
+    assert regenerate.main(["--root", str(tree), "--only", "98"]) == 0
+    first = snapshot(tree)
     assert "figures/98_good/line.png" in first and "notebooks/98_good.ipynb" in first
     manifest = json.loads(first["figures/MANIFEST.json"])
     assert manifest["notebooks"]["98_good"]["all_claims_pass"]
-    assert regenerate.main(["--only", "98"]) == 0
-    assert _snapshot(tree) == first, "a re-run of unchanged code changed committed files"
+    assert regenerate.main(["--root", str(tree), "--only", "98"]) == 0
+    assert snapshot(tree) == first, "a re-run of unchanged code changed committed files"
 
     # A failing notebook is reported with its cell error; committed outputs stay as they were.
     (tree / "figures" / "99_bad").mkdir()
     (tree / "figures" / "99_bad" / "old.png").write_bytes(b"previous")
-    before = _snapshot(tree)
-    assert regenerate.main(["--only", "99"]) == 1
+    before = snapshot(tree)
+    assert regenerate.main(["--root", str(tree), "--only", "99"]) == 1
     assert "RuntimeError" in capsys.readouterr().err
-    assert _snapshot(tree) == before
+    assert snapshot(tree) == before
+    assert not list((tree / "build" / "staging").iterdir()), "the run left its staging directory behind"
+
+
+def test_parallel_run_is_byte_identical_to_serial_run(tmp_path):
+    """`--jobs 2` runs two notebooks at once and publishes exactly the bytes of a serial run."""
+    root = write_tree(tmp_path, {"98_good": GOOD, "96_other": OTHER})
+    assert regenerate.main(["--root", str(root), "--jobs", "1"]) == 0
+    serial = snapshot(root)
+    assert {"figures/96_other/line.png", "figures/98_good/line.png", "notebooks/96_other.ipynb"} <= set(serial)
+    assert regenerate.main(["--root", str(root), "--jobs", "2"]) == 0
+    assert snapshot(root) == serial
+    log = [json.loads(line) for line in (root / "build" / "runs.jsonl").read_text().splitlines()]
+    assert [(r["jobs"], r["published"]) for r in log] == [(1, True)] * 2 + [(2, True)] * 2
+    assert all(r["cpu_seconds"] > 0 for r in log)
+
+
+def test_good_notebooks_publish_even_when_another_fails(tree, capsys):
+    assert regenerate.main(["--root", str(tree), "--jobs", "2"]) == 1
+    assert (tree / "figures" / "98_good" / "line.png").exists()
+    assert not (tree / "figures" / "99_bad").exists() and not (tree / "notebooks" / "99_bad.ipynb").exists()
+    manifest = json.loads((tree / "figures" / "MANIFEST.json").read_text())["notebooks"]
+    assert sorted(manifest) == ["98_good"]
+    assert "99_bad: FAILED: RuntimeError in cell" in capsys.readouterr().err
 
 
 def test_quick_profile_and_overrides_write_only_under_build(tree):
-    before = _snapshot(tree)
-    assert regenerate.main(["--only", "98", "--profile", "quick"]) == 0
-    assert regenerate.main(["--only", "98", "-p", "n_points", "3"]) == 0
-    assert _snapshot(tree) == before
+    before = snapshot(tree)
+    assert regenerate.main(["--root", str(tree), "--only", "98", "--profile", "quick"]) == 0
+    assert regenerate.main(["--root", str(tree), "--only", "98", "-p", "n_points", "3"]) == 0
+    assert snapshot(tree) == before
     assert (tree / "build" / "quick" / "98_good" / "98_good.ipynb").exists()
     assert (tree / "build" / "custom" / "98_good" / "figures" / "98_good" / "line.png").exists()
 
 
 def test_bad_requests_stop_before_compute(tree, capsys):
-    assert regenerate.main(["--only", "98", "-p", "n_pionts", "3"]) == 2
+    assert regenerate.main(["--root", str(tree), "--only", "98", "-p", "n_pionts", "3"]) == 2
     assert "did you mean 'n_points'" in capsys.readouterr().err
-    assert regenerate.main(["--only", "77"]) == 2
-    assert regenerate.main(["--profile", "huge"]) == 2
-    assert not (tree / "build" / "custom").exists()
+    assert regenerate.main(["--root", str(tree), "--only", "77"]) == 2
+    assert regenerate.main(["--root", str(tree), "--profile", "huge"]) == 2
+    assert regenerate.main(["--root", str(tree), "-p", "n_points", "1e999"]) == 2
+    assert "non-finite" in capsys.readouterr().err
+    assert not (tree / "build" / "custom").exists() and not (tree / "build" / "staging").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,138 @@
+"""Safe publishing of regenerated outputs: a lock per output target and all-or-nothing swaps.
+
+* :class:`RunLock`: an exclusive ``flock`` on ``build/locks/<target>.lock``. A second run on
+  the same target fails at once with :class:`LockBusy`, whose message names the holder (pid,
+  start time, command). The kernel drops the lock when its holder dies, however it dies, so
+  there is never a stale lock to clean up by hand.
+* :func:`publish`: replaces a set of files and directories by staged ones. The planned renames
+  are written to a journal first (the commit point), then done with SIGINT/SIGTERM held back,
+  so an interrupt cannot land in the middle; the old versions go to a trash directory that is
+  removed at the end. Only a hard kill (SIGKILL, power loss) can stop it half-way, and then
+  :func:`recover` (called at the start of the next run under the same lock) finishes the
+  journal's renames, so every committed output ends up either all old or all new.
+
+Staged files must live on the same filesystem as their targets (everything is under the
+repository: ``build/`` next to ``notebooks/`` and ``figures/``), where ``rename`` is atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class LockBusy(RuntimeError):
+    """Another run holds the lock of this output target."""
+
+
+class RunLock:
+    """Exclusive, non-blocking lock of one output target (context manager)."""
+
+    def __init__(self, path: Path, target: str):
+        self.path, self.target = Path(path), target
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise LockBusy(
+                f"another `nlcl figures` run is writing {self.target} ({holder}); wait for it to finish "
+                f"(or stop it), then run again. Nothing was executed."
+            ) from None
+        os.ftruncate(fd, 0)
+        cmd = " ".join(sys.argv) if sys.argv else "?"
+        os.write(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}, command: {cmd}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Defer SIGINT/SIGTERM/SIGHUP until the block ends (they are delivered right after)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def publish(moves: list[tuple[Path, Path]], journal: Path, trash: Path) -> None:
+    """Replace each ``target`` by its staged ``source`` (files or directories), all or nothing.
+
+    ``moves``: ``(source, target)`` pairs; sources must exist. ``journal``: where the plan is
+    written (must not exist). ``trash``: a directory for the old versions, removed at the end.
+    """
+    for source, _ in moves:
+        if not Path(source).exists():
+            raise FileNotFoundError(f"publish: staged {source} is missing; nothing was published")
+    plan = [
+        {"source": str(s), "target": str(t), "old": str(Path(trash) / f"{i:03d}-{Path(t).name}")}
+        for i, (s, t) in enumerate(moves)
+    ]
+    with signals_held():
+        Path(trash).mkdir(parents=True, exist_ok=True)
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(journal, json.dumps({"moves": plan, "trash": str(trash)}, indent=1) + "\n")
+        _apply(journal)
+
+
+def _apply(journal: Path) -> None:
+    """Do the journal's renames that are not done yet (a move is done once its source is gone)."""
+    record = json.loads(journal.read_text())
+    for move in record["moves"]:
+        source, target, old = Path(move["source"]), Path(move["target"]), Path(move["old"])
+        if not source.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() or target.is_symlink():
+            _remove(old)
+            os.rename(target, old)
+        os.rename(source, target)
+    journal.unlink()
+    shutil.rmtree(record["trash"], ignore_errors=True)
+
+
+def recover(journal: Path) -> bool:
+    """Finish a publish that a hard kill interrupted; returns whether there was one."""
+    if not journal.exists():
+        return False
+    with signals_held():
+        _apply(journal)
+    return True
