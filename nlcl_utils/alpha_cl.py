@@ -39,6 +39,26 @@ def _check_views(f1: Tensor, f2: Tensor) -> None:
         raise ValueError(f"f1: expected shape [..., N, D] with N >= 2, got {tuple(f1.shape)}")
 
 
+def _check_alpha(alpha: Tensor, batch_shape: tuple[int, ...], n: int) -> None:
+    """alpha must be a floating [..., N, N] tensor whose leading dims match the features' ones."""
+    if not isinstance(alpha, Tensor) or not alpha.is_floating_point():
+        raise TypeError(f"alpha: expected a floating-point tensor [..., N, N], got {getattr(alpha, 'dtype', alpha)!r}")
+    if alpha.shape[-2:] != (n, n) or tuple(alpha.shape[:-2]) != batch_shape:
+        raise ValueError(
+            f"alpha: expected shape {list(batch_shape) + [n, n]} (leading dims of the features, then N x N), "
+            f"got {list(alpha.shape)}"
+        )
+
+
+def _check_features(name: str, *tensors: Tensor) -> None:
+    """Feature tensors [..., N, p] of one shape family: floating point, at least 2-D."""
+    for t in tensors:
+        if not isinstance(t, Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name}: expected floating-point tensors [..., N, p], got {getattr(t, 'dtype', type(t))}")
+        if t.dim() < 2:
+            raise ValueError(f"{name}: expected shape [..., N, p], got {list(t.shape)}")
+
+
 def _check_tau_eps(tau: float, eps: float) -> None:
     if not tau > 0:
         raise ValueError(f"tau: must be > 0, got {tau}")
@@ -117,7 +137,13 @@ def quadratic_loss(f1: Tensor, f2: Tensor) -> Tensor:
 
 
 def energy(f1: Tensor, f2: Tensor, alpha: Tensor) -> Tensor:
-    """``E_alpha = sum_{i != j} alpha_ij (d_ij^2 - d_i^2)``, shape [...]; alpha is used as given."""
+    """``E_alpha = sum_{i != j} alpha_ij (d_ij^2 - d_i^2)``, shape [...]; alpha is used as given.
+
+    f1, f2: [..., N, D]; alpha: [..., N, N] with the same leading dims (no broadcasting).
+    """
+    _check_features("f1, f2", f1, f2)
+    _check_views(f1, f2)
+    _check_alpha(alpha, tuple(f1.shape[:-2]), f1.shape[-2])
     d_pos, d_neg = pair_distances(f1, f2)
     return (alpha * (d_neg - d_pos.unsqueeze(-1))).sum((-1, -2))
 
@@ -128,12 +154,20 @@ def contrastive_covariance(
     """Contrastive covariance ``C_alpha[a, b]``, shape [..., p, q].
 
     a1, a2: [..., N, p] features of the first/second view; b1, b2: [..., N, q] (default a).
-    alpha: [..., N, N]; its diagonal is ignored (the sums run over i != j).
+    alpha: [..., N, N]; its diagonal is ignored (the sums run over i != j). The leading dims of
+    all five must agree (no broadcasting).
     """
     if b1 is None:
         b1, b2 = a1, a2
     if b2 is None:
         raise ValueError("b2: give both b1 and b2, or neither")
+    _check_features("a1, a2, b1, b2", a1, a2, b1, b2)
+    if a1.shape != a2.shape or b1.shape != b2.shape or a1.shape[:-1] != b1.shape[:-1]:
+        raise ValueError(
+            "a1, a2, b1, b2: expected a1, a2 of shape [..., N, p] and b1, b2 of shape [..., N, q] with the same "
+            f"[..., N], got {[list(t.shape) for t in (a1, a2, b1, b2)]}"
+        )
+    _check_alpha(alpha, tuple(a1.shape[:-2]), a1.shape[-2])
     n = a1.shape[-2]
     off = ~torch.eye(n, dtype=torch.bool, device=alpha.device)
     alpha = alpha * off
@@ -156,6 +190,13 @@ def kernel_local_variances(phi: Tensor, a: Tensor) -> Tensor:
     ``S_l = sum_i phi_il``, ``p_l(i) = phi_il / S_l`` and ``V_p`` is the covariance of a under p.
     Features with ``S_l = 0`` contribute nothing.
     """
+    _check_features("phi, a", phi, a)
+    if phi.dim() != 2 or a.dim() != 2 or phi.shape[0] != a.shape[0]:
+        raise ValueError(
+            f"phi, a: expected phi [N, L] and a [N, p] with the same N, got {list(phi.shape)}, {list(a.shape)}"
+        )
+    if not bool(torch.isfinite(phi).all()) or not bool(torch.isfinite(a).all()):
+        raise ValueError("phi, a: contain NaN or inf; the lemma's sums need finite values")
     if (phi < 0).any():
         raise ValueError("phi: the kernel lemma needs non-negative features")
     s = phi.sum(0)  # [L]

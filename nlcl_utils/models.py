@@ -241,6 +241,19 @@ class ReceptiveFieldNet:
             self._offsets[key] = view + rep + loc
         return torch.stack([tok1, tok2]).add_(self._offsets[key])
 
+    def _check_tokens(self, tok1: Tensor, tok2: Tensor) -> None:
+        """Token views must be integer [R, N, K] with ids in [0, V): the table rows of other views
+        and RFs follow each other, so an id out of range would silently read a wrong row."""
+        r, k, _, _, v, _ = self.shape
+        for name, tok in (("tok1", tok1), ("tok2", tok2)):
+            if not isinstance(tok, Tensor) or tok.dtype.is_floating_point or tok.dtype == torch.bool:
+                raise TypeError(f"{name}: expected an integer tensor of token ids, got {getattr(tok, 'dtype', tok)!r}")
+            if tok.dim() != 3 or tok.shape[0] != r or tok.shape[2] != k or tok.shape != tok1.shape:
+                raise ValueError(f"{name}: expected shape [R={r}, N, K={k}] for both views, got {list(tok.shape)}")
+            low, high = torch.aminmax(tok)
+            if int(low) < 0 or int(high) >= v:
+                raise ValueError(f"{name}: token ids must be in [0, V={v}), got ids from {int(low)} to {int(high)}")
+
     def _pre_table(self) -> Tensor:
         """Pre-activation of filter m of RF k for token t: [R, K, M, V]."""
         if self.identity:
@@ -251,6 +264,7 @@ class ReceptiveFieldNet:
         """Loss [R] and gradients ``[d first, d top]`` for token views ``(tok1, tok2)`` [R, N, K]."""
         tok1, tok2 = batch
         r, k, m, _, v, out = self.shape
+        self._check_tokens(tok1, tok2)
         n = tok1.shape[1]
         idx = self._flat_tokens(tok1, tok2)  # [2, R, N, K]
         pre = self._pre_table()

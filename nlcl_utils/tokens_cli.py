@@ -4,10 +4,18 @@ Example::
 
     nlcl tokens --activation relu --beta 5 --bn --loss infonce --seeds 1-8 --steps 5000 --out results.json
 
-Every setting of ``../shared/PAPER.md`` section 5 is a flag whose default is the paper's value
+Every setting of the paper's hierarchical-token experiment is a flag whose default is the paper's value
 (see ``nlcl tokens --help``). All seeds run as one batched computation. Prints a per-seed table
 and writes JSON ``{"config": {...}, "runs": [{"seed", "chi_plus", "chi_minus", "final_loss",
-"nan", ...}], "summary": {...}, "cpu_seconds", "wall_seconds"}``.
+"nan", "nan_step", ...}], "summary": {...}, "cpu_seconds", "wall_seconds"}`` (strict JSON: a
+value a diverged seed does not have is ``null``).
+
+Every flag is checked before any compute (exit status 2, naming the flag and what is allowed):
+numbers must be finite and representable in the training dtype, seeds are ``1-8`` / ``1,3,5``
+forms without repeats, the run must fit in the memory available, ``--out`` must be writable.
+A seed whose loss or gradient turns NaN/inf is frozen and reported with its step; the other
+seeds' results are written. Exit status 1 when no seed finished, or with ``--fail-on-nan``
+when any seed went NaN.
 """
 
 from __future__ import annotations
@@ -16,44 +24,139 @@ import argparse
 import dataclasses
 import json
 import math
+import os
+import re
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 from nlcl_utils.activations import ACTIVATION_NAMES
-from nlcl_utils.data.tokens import EMBEDDINGS
+from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, EMBEDDINGS
 from nlcl_utils.models import LOSS_NAMES
 from nlcl_utils.train import DTYPES, TokenConfig, run_tokens
 
 RUN_FIELDS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective_rank")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"1-8"``, ``"1,3,5"`` or ``"1-4,10"`` -> sorted unique list of non-negative ints."""
-    seeds: set[int] = set()
+SEED_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
+SEEDS_FORMS = "e.g. '1-8', '1,3,5' or '1-4,10' (non-negative integers, each seed once)"
+
+
+def parse_seeds(text: str, limit: int | None = None) -> list[int]:
+    """``"1-8"``, ``"1,3,5"`` or ``"1-4,10"`` -> sorted list of distinct non-negative ints.
+
+    Raises ValueError naming ``seeds`` for any other form (``"3-1"``, ``"a"``, ``""``, a seed
+    given twice) and, before expanding the ranges, when they hold more than ``limit`` seeds.
+    """
+    ranges = []
+    for part in text.split(","):
+        match = SEED_PART.match(part.strip())
+        if not match:
+            raise ValueError(f"seeds: {part.strip()!r} in {text!r} is not a seed or a range low-high; {SEEDS_FORMS}")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if low > high:
+            raise ValueError(f"seeds: range {part.strip()!r} runs backwards; write {high}-{low}")
+        ranges.append((low, high))
+    count = sum(high - low + 1 for low, high in ranges)
+    if limit is not None and count > limit:
+        raise ValueError(f"seeds: {text!r} asks for {count} seeds; at most {limit} fit in this machine's memory")
+    seeds = sorted(s for low, high in ranges for s in range(low, high + 1))
+    repeated = sorted({a for a, b in zip(seeds, seeds[1:]) if a == b})
+    if repeated:
+        raise ValueError(f"seeds: {', '.join(map(str, repeated[:5]))} given more than once in {text!r}; {SEEDS_FORMS}")
+    return seeds
+
+
+def _finite_float(text: str) -> float:
+    """argparse type: a finite real number (rejects nan, inf and overflowing literals like 1e999)."""
     try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                seeds.update(range(low, high + 1))
-            else:
-                seeds.add(int(part))
+        value = float(text)
     except ValueError:
-        raise ValueError(
-            f"seeds: expected e.g. '1-8', '1,3,5' or '1-4,10' (non-negative integers), got {text!r}"
-        ) from None
-    if not seeds or min(seeds) < 0:
-        raise ValueError(f"seeds: expected non-negative integers, got {text!r}")
-    return sorted(seeds)
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(","))
+    return tuple(_finite_float(x) for x in text.split(","))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new computation (Linux MemAvailable, else physical memory)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+# Working memory of one replica as a multiple of its largest tensors. Measured: the paper's
+# setting uses ~8.4 MiB per replica at R = 32 (benchmarks/README.md) where the tensors below
+# add up to ~1.3 MiB; 8 covers that with a margin. The check only stops runs that cannot fit.
+MEMORY_FACTOR = 8
+
+
+def bytes_per_replica(config: TokenConfig) -> int:
+    """Estimated peak memory of one replica of ``config`` (the largest tensors times MEMORY_FACTOR)."""
+    k, v, d, m, n, out = config.locations, config.vocab, config.dim, config.filters, config.batch_size, config.out_dim
+    item = DTYPES[config.dtype].itemsize
+    floats = v * d + k * m * d + k * m * out + 2 * k * m * 2 * v + k * 2 * v * out + 2 * n * out + 2 * n * n
+    data = DATA_CHUNK_STEPS * 2 * n * k * 8  # int64 token ids of one data chunk, both views
+    return MEMORY_FACTOR * (floats * item + data) + config.steps * item
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} TiB"  # pragma: no cover
+
+
+def check_memory(config: TokenConfig, replicas: int, available: int) -> None:
+    """Raise ValueError when ``replicas`` replicas of ``config`` cannot fit in ``available`` bytes."""
+    need = replicas * bytes_per_replica(config)
+    if need > available:
+        raise ValueError(
+            f"seeds/sizes: this run needs about {_size(need)} of memory ({replicas} seeds x "
+            f"{_size(bytes_per_replica(config))}), more than the {_size(available)} available; "
+            "use fewer --seeds or smaller --vocab/--beta/--batch-size/--out-dim/--steps"
+        )
+
+
+def check_output(path: Path | None) -> None:
+    """Raise ValueError unless ``path`` can be written (checked before compute, not after)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"out: {str(path)!r} is a directory; give a file name such as results.json")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"out: {str(parent)!r} is not a directory, so {str(path)!r} cannot be created")
+    target = path if path.exists() else parent
+    if not os.access(target, os.W_OK | (0 if path.exists() else os.X_OK)):
+        raise ValueError(f"out: {str(target)!r} is not writable")
+
+
+def check_threads(threads: int) -> None:
+    """Threads must be in [1, number of cores]: more only oversubscribes (see train())."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not 1 <= threads <= cores:
+        raise ValueError(f"threads: must be in [1, {cores}] (the cores this process may use), got {threads}")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as strict JSON (no NaN) to ``path`` atomically (a temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,10 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--redraw", type=int, default=None, help="wildcards re-drawn in the second view (augmentation; default all K-L)"
     )
     net = p.add_argument_group("network")
-    net.add_argument("--beta", type=float, default=d.beta, help="over-parameterization: M = beta*P filters per RF")
+    net.add_argument(
+        "--beta", type=_finite_float, default=d.beta, help="over-parameterization: M = beta*P filters per RF"
+    )
     net.add_argument("--out-dim", type=int, default=d.out_dim, help="output dimension")
     net.add_argument("--activation", choices=ACTIVATION_NAMES, default=d.activation)
-    net.add_argument("--slope", type=float, default=d.slope, help="negative slope of leaky_relu")
+    net.add_argument("--slope", type=_finite_float, default=d.slope, help="negative slope of leaky_relu")
     net.add_argument("--bn", action=argparse.BooleanOptionalAction, default=d.bn, help="BatchNorm on the hidden units")
     net.add_argument(
         "--bn-mean-grad",
@@ -101,17 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt = p.add_argument_group("loss and optimizer")
     opt.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
-    opt.add_argument("--tau", type=float, default=d.tau, help="InfoNCE temperature")
-    opt.add_argument("--lr", type=float, default=d.lr)
-    opt.add_argument("--momentum", type=float, default=d.momentum)
-    opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    opt.add_argument("--tau", type=_finite_float, default=d.tau, help="InfoNCE temperature")
+    opt.add_argument("--lr", type=_finite_float, default=d.lr)
+    opt.add_argument("--momentum", type=_finite_float, default=d.momentum)
+    opt.add_argument("--weight-decay", type=_finite_float, default=d.weight_decay)
     opt.add_argument("--batch-size", type=int, default=d.batch_size)
     opt.add_argument("--steps", type=int, default=d.steps)
     opt.add_argument("--dtype", choices=tuple(DTYPES), default=d.dtype)
     run = p.add_argument_group("run")
     run.add_argument("--seeds", type=str, default="1-8", help="seeds, e.g. 1-8 or 1,3,5")
     run.add_argument("--out", type=Path, default=None, help="write the JSON result here")
-    run.add_argument("--threads", type=int, default=1, help="torch threads")
+    run.add_argument("--threads", type=int, default=1, help="torch threads (1 .. number of cores)")
+    run.add_argument("--fail-on-nan", action="store_true", help="exit with status 1 when any seed went NaN")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -131,32 +237,51 @@ def _json_number(x: float) -> float | None:
 
 
 def format_table(runs: list[dict]) -> str:
-    """Per-seed table: seed, chi+, chi-, selective fraction, coverage, effective rank, final loss, nan."""
-    head = f"{'seed':>6} {'chi+':>7} {'chi-':>7} {'select':>7} {'cover':>7} {'erank':>7} {'loss':>8} {'nan':>5}"
+    """Per-seed table: seed, chi+, chi-, selective fraction, coverage, effective rank, final loss, NaN step."""
+    head = f"{'seed':>6} {'chi+':>7} {'chi-':>7} {'select':>7} {'cover':>7} {'erank':>7} {'loss':>8} {'NaN at':>7}"
     lines = [head, "-" * len(head)]
     for r in runs:
+        nan_at = r["nan_step"] if r["nan"] else "-"
         lines.append(
             f"{r['seed']:>6} {r['chi_plus']:7.4f} {r['chi_minus']:7.4f} {r['selective_fraction']:7.3f} "
-            f"{r['coverage']:7.3f} {r['effective_rank']:7.2f} {r['final_loss']:8.4f} {str(r['nan']):>5}"
+            f"{r['coverage']:7.3f} {r['effective_rank']:7.2f} {r['final_loss']:8.4f} {nan_at:>7}"
         )
     return "\n".join(lines)
 
 
+def check_request(args: argparse.Namespace) -> tuple[TokenConfig, list[int]]:
+    """Config and seeds of a request, every flag checked (ValueError naming it) before compute."""
+    config = config_from_args(args)
+    check_threads(args.threads)
+    check_output(args.out)
+    available = available_memory()
+    fits = max(available // bytes_per_replica(config), 0)
+    seeds = parse_seeds(args.seeds, limit=max(fits, 1))
+    check_memory(config, len(seeds), available)
+    return config, seeds
+
+
+def nan_report(runs: list[dict]) -> str:
+    """One line per seed that went NaN, with its step ('' if none did)."""
+    lines = [
+        f"seed {r['seed']}: loss or gradient not finite at step {r['nan_step']}; frozen there, left out of the means"
+        for r in runs
+        if r["nan"]
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``nlcl tokens``; returns the exit status (2 for bad arguments)."""
+    """Entry point of ``nlcl tokens``; exit status 0, 1 (no seed finished / --fail-on-nan) or 2 (bad flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args)
-        seeds = parse_seeds(args.seeds)
-        if args.threads < 1:
-            raise ValueError(f"threads: must be >= 1, got {args.threads}")
+        config, seeds = check_request(args)
     except ValueError as err:
         print(f"nlcl tokens: error: {err}", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = run_tokens(config, seeds, progress=not args.no_progress)
+    run = run_tokens(config, seeds, progress=not args.no_progress, threads=args.threads)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     runs = []
     for rec in run.runs():
@@ -187,10 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, key in (("chi+", "mean_chi_plus"), ("chi-", "mean_chi_minus"))
     )
     print(f"{means}, {len(seeds)} seeds ({summary['nan_runs']} stopped by NaN), cpu {cpu:.1f} s, wall {wall:.1f} s")
+    if summary["nan_runs"]:
+        print(nan_report(runs), file=sys.stderr)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+        write_json(args.out, result)
+    if not ok:
+        print("nlcl tokens: no seed finished (all went NaN): lower --lr or check the settings", file=sys.stderr)
+        return 1
+    return 1 if args.fail_on_nan and summary["nan_runs"] else 0
 
 
 if __name__ == "__main__":

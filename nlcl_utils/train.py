@@ -261,6 +261,16 @@ class TokenConfig(TokenTaskSpec):
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting (before any compute)."""
         super().validate()  # the task fields
+        for name in ("bn", "bn_mean_grad", "bn_var_grad", "bn_scale"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be True or False, got {getattr(self, name)!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype: unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        largest = torch.finfo(DTYPES[self.dtype]).max
+        for name in ("beta", "slope", "bn_eps", "tau", "lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= largest:
+                raise ValueError(f"{name}: must be a finite number representable in {self.dtype}, got {value!r}")
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta >= 1:
             raise ValueError(f"beta: must be a number >= 1 (M = beta * P filters per RF), got {self.beta!r}")
         if isinstance(self.out_dim, bool) or not isinstance(self.out_dim, int) or self.out_dim < 1:
@@ -360,8 +370,12 @@ def run_tokens(
     *,
     snapshot_steps: Sequence[int] = (),
     progress: bool = True,
+    threads: int | None = 1,
 ) -> TokenRun:
-    """Train the receptive-field network on the token task for every seed (batched) and measure it."""
+    """Train the receptive-field network on the token task for every seed (batched) and measure it.
+
+    ``threads``: torch threads of the training loop (see :func:`train`).
+    """
     from nlcl_utils.metrics import token_metrics  # local import: metrics imports nothing from here
 
     config.validate()
@@ -377,6 +391,7 @@ def run_tokens(
         snapshot_steps=snapshot_steps,
         progress=progress,
         desc=f"tokens {config.activation} R={len(tasks.seeds)}",
+        threads=threads,
     )
     metrics = token_metrics(model.first, tasks, absolute=config.activation == "linear")
     return TokenRun(config, list(tasks.seeds), tasks, model, result, metrics)
