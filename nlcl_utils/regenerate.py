@@ -213,6 +213,35 @@ def manifest_text(current: Path, entries: dict[str, dict]) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
+def claims_differences(committed: dict, executed: dict) -> list[str]:
+    """How a committed claims.json differs from the one an execution of the notebook wrote.
+
+    Compares every claim and finding by name, field by field (a changed value, a claim deleted
+    or added); an empty list means they agree exactly.
+    """
+    problems = []
+    if committed.get("notebook") != executed.get("notebook"):
+        problems.append(f"notebook {committed.get('notebook')!r} != {executed.get('notebook')!r}")
+    for section in ("claims", "findings"):
+        ours = {c.get("name"): c for c in committed.get(section, [])}
+        theirs = {c.get("name"): c for c in executed.get(section, [])}
+        for name in sorted(set(ours) | set(theirs), key=str):
+            if name not in ours:
+                problems.append(f"{section[:-1]} {name!r}: missing from the committed file")
+            elif name not in theirs:
+                problems.append(f"{section[:-1]} {name!r}: committed, but the notebook does not report it")
+            else:
+                for key in sorted(set(ours[name]) | set(theirs[name])):
+                    if ours[name].get(key) != theirs[name].get(key):
+                        problems.append(
+                            f"{section[:-1]} {name!r}: {key} committed {ours[name].get(key)!r}, "
+                            f"executed {theirs[name].get(key)!r}"
+                        )
+        if [c.get("name") for c in committed.get(section, [])] != [c.get("name") for c in executed.get(section, [])]:
+            problems.append(f"{section}: not in the order the notebook reports them")
+    return problems
+
+
 def _git_commit(root: Path) -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)

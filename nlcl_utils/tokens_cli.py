@@ -255,8 +255,8 @@ def check_request(args: argparse.Namespace) -> tuple[TokenConfig, list[int]]:
     check_threads(args.threads)
     check_output(args.out)
     available = available_memory()
-    fits = max(available // bytes_per_replica(config), 0)
-    seeds = parse_seeds(args.seeds, limit=max(fits, 1))
+    check_memory(config, 1, available)  # the sizes alone
+    seeds = parse_seeds(args.seeds, limit=available // bytes_per_replica(config))
     check_memory(config, len(seeds), available)
     return config, seeds
 

@@ -1,0 +1,607 @@
+"""What careless users do to the pipeline, table by table; each case could fail.
+
+Cases are named after the reliability issues they come from: ``17.N`` is item N of the list
+of reproduced defects (two runs at once, Ctrl-C, atomic publishing, plain papermill, inf
+parameters, tampered claims, a wrong-Python .venv, ``nlcl tokens`` flags, silent wrong
+library results, undeclared imports), ``15`` the reliability list of the parallel-pipeline
+issue (interrupts and killed kernels, bad notebook parameters, diverging training).
+
+Scenarios with processes (concurrency, signals, make) run the real commands in subprocesses
+on a throw-away tree (``throwaway_tree.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import jupytext
+import pytest
+import torch
+from throwaway_tree import (
+    GOOD,
+    SLOW,
+    child_env,
+    process_gone,
+    run_figures,
+    snapshot,
+    start_figures,
+    wait_for,
+    write_tree,
+)
+
+from nlcl_utils import alpha_cl, claims, notebook, params, publish, regenerate
+from nlcl_utils.data.tokens import make_tasks
+from nlcl_utils.models import ReceptiveFieldNet
+from nlcl_utils.tokens_cli import main as tokens_main
+from nlcl_utils.train import TokenConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
+KERNEL_PID = "build/staging/committed/97_slow/figures/97_slow/kernel.pid"
+
+
+# ------------------------------------------------------------------------------------------
+# 17.1: two runs at once; 17.2 and 15: Ctrl-C, SIGTERM, a killed kernel
+# ------------------------------------------------------------------------------------------
+
+
+def test_17_1_two_runs_at_once_never_corrupt_each_other(tmp_path):
+    """A second run on the committed outputs is refused with a message naming the first run;
+    a run of another profile goes ahead alongside; the first publishes intact outputs."""
+    root = write_tree(tmp_path, {"97_slow": SLOW, "98_good": GOOD})
+    hold = root / "notebooks" / "HOLD"
+    hold.write_text("wait")
+    first = start_figures(root, "--only", "97")
+    try:
+        wait_for(root / KERNEL_PID, first)
+        second = run_figures(root, "--only", "98")
+        assert second.returncode == 3, second.stderr
+        assert "another `nlcl figures` run is writing figures/ and notebooks/" in second.stderr
+        assert f"pid {first.pid}" in second.stderr and "Nothing was executed" in second.stderr
+        quick = run_figures(root, "--only", "98", "--profile", "quick")
+        assert quick.returncode == 0, quick.stderr
+    finally:
+        hold.unlink()
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    data = json.loads((root / "figures" / "97_slow" / "claims.json").read_text())
+    assert [c["name"] for c in data["claims"]] == ["n_points positive"]
+    manifest = json.loads((root / "figures" / "MANIFEST.json").read_text())["notebooks"]
+    assert sorted(manifest) == ["97_slow"] and manifest["97_slow"]["claims"] == data["claims"]
+    assert (root / "build" / "quick" / "98_good" / "98_good.ipynb").exists()
+    log = [json.loads(line) for line in (root / "build" / "runs.jsonl").read_text().splitlines()]
+    assert sorted((r["notebook"], r["profile"], r["ok"]) for r in log) == [
+        ("97_slow", "default", True),
+        ("98_good", "quick", True),
+    ]
+
+
+def _fake_committed_outputs(root: Path) -> None:
+    (root / "figures" / "97_slow").mkdir(parents=True)
+    (root / "figures" / "97_slow" / "old.png").write_bytes(b"committed figure")
+    (root / "notebooks" / "97_slow.ipynb").write_text("committed notebook")
+    (root / "figures" / "MANIFEST.json").write_text('{"notebooks": {}}\n')
+
+
+@pytest.mark.parametrize(
+    "case, how, status",
+    [
+        ("17.2 Ctrl-C", signal.SIGINT, 128 + signal.SIGINT),
+        ("15 SIGTERM", signal.SIGTERM, 128 + signal.SIGTERM),
+        ("15 killed kernel", "kill kernel", 1),
+    ],
+)
+def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, status):
+    """The committed files stay byte for byte, no kernel survives, the next run needs no clean-up."""
+    root = write_tree(tmp_path, {"97_slow": SLOW})
+    _fake_committed_outputs(root)
+    before = snapshot(root)
+    hold = root / "notebooks" / "HOLD"
+    hold.write_text("wait")
+    run = start_figures(root)
+    kernel = int(wait_for(root / KERNEL_PID, run))
+    sent = time.monotonic()
+    if how == "kill kernel":
+        os.kill(kernel, signal.SIGKILL)
+    else:
+        os.killpg(run.pid, how)  # what the terminal does on Ctrl-C: the whole foreground group
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == status, err
+    if how != "kill kernel":
+        assert time.monotonic() - sent < 10, "the run did not stop promptly"
+        assert "nothing was published" in err
+    assert snapshot(root) == before
+    assert process_gone(kernel), "the notebook's kernel outlived the run"
+    assert not any((root / "build" / "staging").iterdir()), "half-done files left behind"
+    hold.unlink()
+    again = run_figures(root)
+    assert again.returncode == 0, again.stderr
+    assert not (root / "figures" / "97_slow" / "old.png").exists()
+    assert (root / "figures" / "97_slow" / "line.png").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# 17.3: publishing is all or nothing
+# ------------------------------------------------------------------------------------------
+
+
+def _staged_and_committed(tmp_path: Path) -> tuple[list[tuple[Path, Path]], Path]:
+    new, live = tmp_path / "stage", tmp_path / "live"
+    for base, text in ((new, "new"), (live, "old")):
+        (base / "figs").mkdir(parents=True)
+        (base / "figs" / "a.png").write_text(text)
+        (base / "nb.ipynb").write_text(text)
+        (base / "MANIFEST.json").write_text(text)
+    moves = [(new / name, live / name) for name in ("nb.ipynb", "figs", "MANIFEST.json")]
+    return moves, live
+
+
+def _contents(live: Path) -> set[str]:
+    return {p.read_text() for p in live.rglob("*") if p.is_file()}
+
+
+def test_17_3_a_crash_mid_publish_is_completed_by_the_next_run(tmp_path, monkeypatch):
+    moves, live = _staged_and_committed(tmp_path)
+    journal = tmp_path / "journal.json"
+    real_rename, calls = os.rename, []
+
+    def crash_on_third(src, dst):
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError("simulated crash")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", crash_on_third)
+    with pytest.raises(OSError, match="simulated crash"):
+        publish.publish(moves, journal, tmp_path / "trash")
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert journal.exists()
+    assert publish.recover(journal) and not journal.exists()
+    assert _contents(live) == {"new"} and not (tmp_path / "trash").exists()
+
+
+def test_17_3_a_missing_staged_output_publishes_nothing(tmp_path):
+    moves, live = _staged_and_committed(tmp_path)
+    shutil.rmtree(moves[1][0])
+    with pytest.raises(FileNotFoundError, match="nothing was published"):
+        publish.publish(moves, tmp_path / "journal.json", tmp_path / "trash")
+    assert _contents(live) == {"old"}
+
+
+def test_17_3_an_interrupt_during_publishing_waits_until_it_is_complete(tmp_path, monkeypatch):
+    moves, live = _staged_and_committed(tmp_path)
+    real_rename = os.rename
+
+    def interrupt_then_rename(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)  # held back until publishing is done
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", interrupt_then_rename)
+    with pytest.raises(KeyboardInterrupt):
+        publish.publish(moves, tmp_path / "journal.json", tmp_path / "trash")
+    assert _contents(live) == {"new"}
+
+
+# ------------------------------------------------------------------------------------------
+# 17.4: plain papermill never writes committed figures
+# ------------------------------------------------------------------------------------------
+
+
+def test_17_4_plain_papermill_writes_under_build_not_into_figures(tmp_path):
+    source = tmp_path / "98_good.ipynb"
+    source.write_text(jupytext.writes(jupytext.reads(GOOD, fmt="py:percent"), fmt="ipynb"))
+    figures_before = snapshot(ROOT / "figures")
+    env = {k: v for k, v in child_env().items() if k != "NLCL_FIGURES_DIR"}
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"), "-p", "n_points", "2",
+         "-k", "python3", "--cwd", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert snapshot(ROOT / "figures") == figures_before
+    assert (ROOT / "build" / "figures" / "98_good" / "line.png").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# 17.5 and 15: bad notebook parameters stop before compute; a non-finite claim fails
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case, argv, message",
+    [
+        ("17.5 inf in a list", ["-p", "taus", "[1e999, 1.0]"], "non-finite number"),
+        ("17.5 inf", ["-p", "n_trials", "1e999"], "non-finite number"),
+        ("15 misspelled", ["-p", "n_trails", "2"], "did you mean 'n_trials'"),
+        ("15 unknown profile", ["--profile", "huge"], "unknown profile 'huge'"),
+        ("15 unknown notebook", ["--only", "77"], "no notebook '77'"),
+    ],
+)
+def test_17_5_figures_rejects_bad_overrides_before_any_kernel(case, argv, message, capsys):
+    assert regenerate.main(["--only", "00", *argv] if "--only" not in argv else argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--jobs", "--timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_15_figures_rejects_bad_jobs_and_timeout(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        regenerate.main([flag, value])
+    assert exc.value.code == 2 and flag in capsys.readouterr().err
+
+
+def _bad_values(default):
+    """Values of the wrong kind for a parameter with this default (whatever its range)."""
+    if isinstance(default, bool):
+        return [1, "True"]
+    if isinstance(default, int):
+        return ["3", 2.5, True]
+    if isinstance(default, float):
+        return [math.nan, math.inf, -math.inf, "0.1"]
+    if isinstance(default, str):
+        return [3, None]
+    if isinstance(default, list):
+        return [[], "[1]"] + ([[math.nan]] if default and isinstance(default[0], float) else [])
+    return []
+
+
+DEFAULTS = {name: regenerate.notebook_defaults(name) for name in NOTEBOOK_NAMES}
+NOTEBOOK_CASES = [
+    (name, key, bad)
+    for name in NOTEBOOK_NAMES
+    for key, default in DEFAULTS[name].items()
+    for bad in _bad_values(default)
+]
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_15_every_notebook_parameter_rejects_wrong_types_nan_inf_and_empty_lists(name):
+    """The validation of notebook.setup (the cell after the parameters) rejects each value by name.
+
+    One case per parameter and bad value (``_bad_values``); ranges (sizes >= 1 ...) are each
+    notebook's own and are tested by running it (test_pipeline.py).
+    """
+    specs = params.specs_from_defaults(DEFAULTS[name])
+    cases = [(key, bad) for n, key, bad in NOTEBOOK_CASES if n == name]
+    accepted = []
+    for key, bad in cases:
+        try:
+            params.validate({**DEFAULTS[name], key: bad}, specs)
+        except params.ParameterError as err:
+            assert f"parameter '{key}" in str(err), err
+        else:
+            accepted.append((key, bad))
+    assert cases and not accepted, f"{name}: bad values accepted: {accepted}"
+
+
+def test_15_notebook_setup_is_what_validates():
+    name = NOTEBOOK_NAMES[0]
+    key = next(k for k, v in DEFAULTS[name].items() if isinstance(v, int) and not isinstance(v, bool))
+    with pytest.raises(params.ParameterError, match=f"parameter '{key}'"):
+        notebook.setup(name, {**DEFAULTS[name], key: "3"})
+
+
+def test_17_5_a_non_finite_measured_value_fails_and_json_stays_strict(tmp_path):
+    checks = claims.Claims("98_good")
+    assert not checks.prediction("inf", "T0.1", measured=math.inf, op=">=", threshold=0, threshold_source="t")
+    assert not checks.prediction("nan seed", "T0.1", per_seed=[1.0, math.nan], op=">=", threshold=0,
+                                 threshold_source="t")  # fmt: skip
+    path = checks.save(tmp_path)
+    data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert [c["pass"] for c in data["claims"]] == [False, False] and data["claims"][0]["measured"] is None
+    with pytest.raises(AssertionError, match="claims failed"):
+        checks.assert_all()
+
+
+# ------------------------------------------------------------------------------------------
+# 17.6: a tampered claims.json is noticed
+# ------------------------------------------------------------------------------------------
+
+
+def _tampered(kind: str) -> tuple[dict, dict]:
+    checks = claims.Claims("98_good")
+    checks.prediction("a", "T0.1", per_seed=[1.0, 2.0, 3.0], op=">=", threshold=0, threshold_source="t")
+    checks.identity("b", "T0.2", measured=1e-12, op="<=", threshold=1e-10, threshold_source="t")
+    executed = json.loads(json.dumps(checks.to_dict()))
+    committed = json.loads(json.dumps(executed))
+    if kind == "measured":
+        committed["claims"][1]["measured"] = 1e-13
+    elif kind == "deleted":
+        del committed["claims"][0]
+    elif kind == "added":
+        committed["claims"].append({**committed["claims"][1], "name": "c"})
+    elif kind == "threshold":
+        committed["claims"][0]["threshold"] = -1
+    elif kind == "pass":
+        committed["claims"][0]["pass"] = not committed["claims"][0]["pass"]
+    return committed, executed
+
+
+@pytest.mark.parametrize("kind", ["measured", "deleted", "added", "threshold", "pass"])
+def test_17_6_tampered_claims_differ_from_the_executed_ones(kind):
+    committed, executed = _tampered(kind)
+    assert regenerate.claims_differences(committed, executed)
+    assert not regenerate.claims_differences(executed, executed)
+
+
+def test_17_6_make_test_compares_committed_claims_after_nbval():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    assert recipe.index("--nbval") < recipe.index("NLCL_NBVAL_FIGURES=$(NBVAL_FIGURES)")
+    assert "tests/test_claims_reproduced.py" in recipe
+
+
+# ------------------------------------------------------------------------------------------
+# 17.7: a .venv made by the wrong Python is replaced, or make says how to fix it
+# ------------------------------------------------------------------------------------------
+
+FAKE_311 = """#!/bin/sh
+# Stands in for Python 3.11: real interpreter for -c/--version, fake venv and pip.
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit 0; fi
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then exit 0; fi
+exec {real} "$@"
+"""
+FAKE_312 = """#!/bin/sh
+# Stands in for Python 3.12: every version check fails.
+if [ "$1" = "--version" ]; then echo "Python 3.12.1"; exit 0; fi
+exit 1
+"""
+
+
+def _make_tree(tmp_path: Path) -> Path:
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name, text in (("py311", FAKE_311.format(real=sys.executable)), ("py312", FAKE_312)):
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(stat.S_IRWXU)
+    return tmp_path
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_17_7_a_venv_of_the_wrong_python_is_recreated(tmp_path):
+    tree = _make_tree(tmp_path)
+    (tree / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(tree / "py312", tree / ".venv" / "bin" / "python")  # what a 3.12 install left behind
+    out = subprocess.run(["make", "install", f"PYTHON={tree / 'py311'}"], cwd=tree, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert ".venv was made with Python 3.12.1; removing it" in out.stdout
+    assert "exec" in (tree / ".venv" / "bin" / "python").read_text() and (tree / ".venv" / ".installed").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_17_7_the_wrong_python_is_refused_with_the_fix(tmp_path):
+    tree = _make_tree(tmp_path)
+    out = subprocess.run(["make", "install", f"PYTHON={tree / 'py312'}"], cwd=tree, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "Python 3.11 is needed" in out.stderr and "Python 3.12.1" in out.stderr
+    assert "make install PYTHON=/path/to/python3.11" in out.stderr
+    assert not (tree / ".venv").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# 17.8: nlcl tokens flags are checked before compute
+# ------------------------------------------------------------------------------------------
+
+TINY = ["--seeds", "1-2", "--steps", "20", "--batch-size", "16", "--no-progress"]
+
+
+def _tokens(argv: list[str]) -> int:
+    try:
+        return tokens_main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    "case, argv, message",
+    [
+        ("17.8 beta inf", ["--beta", "inf"], "argument --beta: expected a finite number, got 'inf'"),
+        ("17.8 beta nan", ["--beta", "nan"], "argument --beta: expected a finite number"),
+        ("17.8 lr 1e300", ["--lr", "1e300"], "lr: must be a finite number representable in float32"),
+        ("17.8 weight decay 1e300", ["--weight-decay", "1e300"], "weight_decay: must be a finite number"),
+        ("17.8 tau 1e999", ["--tau", "1e999"], "argument --tau: expected a finite number"),
+        ("17.8 magnitudes inf", ["--token-magnitudes", "1,inf"], "argument --token-magnitudes"),
+        ("17.8 huge seed range", ["--seeds", "0-1000000000"], "asks for 1000000001 seeds"),
+        ("17.8 huge beta", ["--beta", "1e9"], "seeds/sizes: this run needs about"),
+        ("17.8 huge vocab", ["--vocab", "1000000000"], "seeds/sizes: this run needs about"),
+        ("15 seeds 3-1", ["--seeds", "3-1"], "range '3-1' runs backwards"),
+        ("15 seeds a", ["--seeds", "a"], "seeds: 'a' in 'a' is not a seed"),
+        ("15 seeds empty", ["--seeds", ""], "seeds: '' in '' is not a seed"),
+        ("15 seeds duplicates", ["--seeds", "1,2,1"], "seeds: 1 given more than once"),
+        ("15 seeds overlapping", ["--seeds", "1-4,3"], "seeds: 3 given more than once"),
+        ("15 negative seed", ["--seeds", "-3"], "is not a seed"),
+        ("15 zero steps size", ["--batch-size", "1"], "batch_size: must be an integer >= 2"),
+        ("15 negative steps", ["--steps", "-3"], "steps: must be an integer >= 0"),
+        ("15 vocab below per-location", ["--vocab", "3"], "per_location: must be in [1, 3]"),
+        ("15 redraw above wildcards", ["--redraw", "9"], "redraw: must be in [0, 5]"),
+        ("17.8 threads 0", ["--threads", "0"], "threads: must be in [1,"),
+        ("17.8 threads above cores", ["--threads", "4096"], "threads: must be in [1,"),
+        ("17.8 out is a directory", ["--out", "{tmp}"], "is a directory"),
+        ("17.8 out under a file", ["--out", "{tmp}/file.txt/x.json"], "is not a directory"),
+    ],
+)
+def test_17_8_tokens_rejects_bad_flags_before_compute(case, argv, message, tmp_path, capsys, monkeypatch):
+    (tmp_path / "file.txt").write_text("not a directory")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    monkeypatch.setattr("nlcl_utils.tokens_cli.run_tokens", lambda *a, **k: pytest.fail("computed before checking"))
+    assert _tokens(argv + ["--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_17_8_threads_are_applied_to_the_training_loop(monkeypatch, tmp_path):
+    seen = {}
+    import nlcl_utils.train as train_module
+
+    real_loop = train_module._train_loop
+
+    def spy(*args, **kwargs):
+        seen["threads"] = torch.get_num_threads()
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train_loop", spy)
+    threads = min(2, len(os.sched_getaffinity(0)))
+    argv = TINY + ["--steps", "2", "--threads", str(threads), "--out", str(tmp_path / "r.json")]
+    assert _tokens(argv) == 0  # 2 steps: two threads on a busy 2-core machine can be very slow
+    assert seen["threads"] == threads
+    assert json.loads((tmp_path / "r.json").read_text())["torch_threads"] == threads
+
+
+@pytest.mark.parametrize("extra, status", [([], 1), (["--fail-on-nan"], 1)])
+def test_15_diverging_seeds_are_reported_with_their_step_and_written(extra, status, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert _tokens(TINY + ["--lr", "1e30", "--out", str(out)] + extra) == status
+    err = capsys.readouterr().err
+    data = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert [r["nan"] for r in data["runs"]] == [True, True]
+    for r in data["runs"]:
+        assert f"seed {r['seed']}: loss or gradient not finite at step {r['nan_step']}" in err
+        assert r["chi_plus"] is None or math.isfinite(r["chi_plus"])
+    assert "no seed finished" in err
+
+
+def test_15_finished_seeds_exit_0_unless_fail_on_nan(tmp_path):
+    assert _tokens(TINY + ["--out", str(tmp_path / "r.json")]) == 0
+    assert _tokens(TINY + ["--fail-on-nan"]) == 0  # no seed went NaN
+
+
+# ------------------------------------------------------------------------------------------
+# 17.9 and 15: library functions reject wrong input instead of a silent wrong result
+# ------------------------------------------------------------------------------------------
+
+
+def _net_and_batch():
+    config = TokenConfig(vocab=6, locations=3, per_location=2, patterns=4, pattern_len=2, out_dim=4, beta=1)
+    tasks = make_tasks(config.task_spec(), [1], dtype=torch.float64)
+    net = ReceptiveFieldNet.init([1], tasks.embeddings, 3, 2, 4, dtype=torch.float64)
+    tok = torch.zeros(1, 8, 3, dtype=torch.long)
+    return net, tok
+
+
+def _token_id_equal_to_vocab():
+    net, tok = _net_and_batch()
+    tok2 = tok.clone()
+    tok2[0, 0, 0] = 6
+    net.loss_and_grads((tok, tok2))
+
+
+def _float_token_ids():
+    net, tok = _net_and_batch()
+    net.loss_and_grads((tok.double(), tok.double()))
+
+
+def _views_of_different_shapes():
+    net, tok = _net_and_batch()
+    net.loss_and_grads((tok, tok[:, :4]))
+
+
+F = torch.randn(4, 3, dtype=torch.float64)
+ALPHA = torch.rand(4, 4, dtype=torch.float64)
+
+LIBRARY_CASES = [
+    ("17.9 token id = V", _token_id_equal_to_vocab, ValueError, r"token ids must be in \[0, V=6\)"),
+    ("17.9 float token ids", _float_token_ids, TypeError, "integer tensor of token ids"),
+    ("15 views of different shapes", _views_of_different_shapes, ValueError, "tok2: expected shape"),
+    ("17.9 bn given as a string", lambda: TokenConfig(bn="no"), ValueError, "bn: must be True or False"),
+    ("17.9 bn_scale as 0", lambda: TokenConfig(bn_scale=0), ValueError, "bn_scale: must be True or False"),
+    ("17.9 beta inf", lambda: TokenConfig(beta=math.inf), ValueError, "beta: must be a finite number"),
+    ("17.9 lr nan", lambda: TokenConfig(lr=math.nan), ValueError, "lr: must be a finite number"),
+    ("17.9 lr beyond float32", lambda: TokenConfig(lr=1e300), ValueError, "representable in float32"),
+    ("17.9 tau as a string", lambda: TokenConfig(tau="0.1"), ValueError, "tau: must be a finite number"),
+    ("17.9 energy: alpha of another batch", lambda: alpha_cl.energy(F, F, torch.rand(5, 5)), ValueError, "alpha"),
+    (
+        "17.9 energy: alpha broadcast over replicas",
+        lambda: alpha_cl.energy(F, F, ALPHA.expand(2, 4, 4)),
+        ValueError,
+        r"alpha: expected shape \[4, 4\]",
+    ),
+    ("17.9 energy: integer features", lambda: alpha_cl.energy(F.long(), F.long(), ALPHA), TypeError, "f1, f2"),
+    ("17.9 energy: views differ", lambda: alpha_cl.energy(F, F[:3], ALPHA), ValueError, "same shape"),
+    (
+        "17.9 covariance: b of another batch size",
+        lambda: alpha_cl.contrastive_covariance(F, F, ALPHA, F[:3], F[:3]),
+        ValueError,
+        "the same",
+    ),
+    (
+        "17.9 covariance: alpha with a replica dim the features lack",
+        lambda: alpha_cl.contrastive_covariance(F, F, ALPHA.expand(3, 4, 4)),
+        ValueError,
+        "alpha: expected shape",
+    ),
+    (
+        "17.9 kernel variances: NaN feature",
+        lambda: alpha_cl.kernel_local_variances(torch.tensor([[1.0, math.nan], [0.5, 1.0]]), torch.ones(2, 2)),
+        ValueError,
+        "NaN or inf",
+    ),
+    (
+        "17.9 kernel variances: mismatched N",
+        lambda: alpha_cl.kernel_local_variances(torch.ones(3, 2), torch.ones(2, 2)),
+        ValueError,
+        "same N",
+    ),
+]
+
+
+@pytest.mark.parametrize("case, call, error, message", LIBRARY_CASES, ids=[c[0] for c in LIBRARY_CASES])
+def test_17_9_library_rejects_wrong_input(case, call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_17_9_valid_input_still_works():
+    net, tok = _net_and_batch()
+    loss, _ = net.loss_and_grads((tok, tok))
+    assert torch.isfinite(loss).all()
+    assert torch.isfinite(alpha_cl.energy(F, F, ALPHA))
+
+
+# ------------------------------------------------------------------------------------------
+# 17.10: every package a notebook or the package imports is declared
+# ------------------------------------------------------------------------------------------
+
+
+def _imported_top_level(paths: list[Path]) -> set[str]:
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+# Imported modules that come with a declared package rather than being declared themselves.
+BROUGHT_BY = {"IPython": "ipykernel (the notebooks' kernel is IPython)"}
+
+
+def test_17_10_every_third_party_import_is_declared():
+    import tomllib
+
+    sources = sorted((ROOT / "notebooks").glob("*.py")) + sorted((ROOT / "nlcl_utils").rglob("*.py"))
+    declared = {
+        re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower()
+        for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    providers = metadata.packages_distributions()
+    missing = []
+    for module in sorted(_imported_top_level(sources)):
+        if module in sys.stdlib_module_names or module == "nlcl_utils" or module in BROUGHT_BY:
+            continue
+        dists = {d.lower() for d in providers.get(module, [])}
+        if not dists & declared:
+            missing.append(f"{module} (installed by {sorted(dists) or 'nothing'})")
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
