@@ -107,9 +107,9 @@ def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, sta
     """The committed files stay byte for byte, no kernel survives, the next run needs no clean-up."""
     root = write_tree(tmp_path, {"97_slow": SLOW})
     _fake_committed_outputs(root)
-    before = snapshot(root)
     hold = root / "notebooks" / "HOLD"
     hold.write_text("wait")
+    before = snapshot(root)
     run = start_figures(root)
     kernel = int(wait_for(root / KERNEL_PID, run))
     sent = time.monotonic()
@@ -201,12 +201,14 @@ def test_17_3_an_interrupt_during_publishing_waits_until_it_is_complete(tmp_path
 
 def test_17_4_plain_papermill_writes_under_build_not_into_figures(tmp_path):
     source = tmp_path / "98_good.ipynb"
-    source.write_text(jupytext.writes(jupytext.reads(GOOD, fmt="py:percent"), fmt="ipynb"))
+    nb = jupytext.reads(GOOD, fmt="py:percent")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source.write_text(jupytext.writes(nb, fmt="ipynb"))
     figures_before = snapshot(ROOT / "figures")
     env = {k: v for k, v in child_env().items() if k != "NLCL_FIGURES_DIR"}
     out = subprocess.run(
         [sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"), "-p", "n_points", "2",
-         "-k", "python3", "--cwd", str(tmp_path)],
+         "--cwd", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

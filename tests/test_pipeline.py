@@ -2,9 +2,10 @@
 
 * committed artefacts: every notebook pair in sync, every claims.json passing, the manifest
   matching the figures on disk;
-* the runner itself, on throw-away notebooks in a temporary tree: a good notebook publishes
-  its outputs deterministically, a failing one leaves the committed outputs untouched, and
-  bad parameters stop before any compute.
+* the runner itself, on throw-away notebooks in a temporary tree: notebooks run in parallel
+  publish exactly the bytes of a serial run, a failing one leaves its committed outputs
+  untouched, and bad parameters stop before any compute. (Interrupts, concurrent runs and
+  the other ways users break it: test_bad_input.py.)
 """
 
 import hashlib
@@ -18,7 +19,7 @@ import nbformat
 import pytest
 from throwaway_tree import GOOD, OTHER, snapshot, write_tree
 
-from nlcl_utils import regenerate
+from nlcl_utils import plotting, regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
@@ -91,25 +92,6 @@ def test_manifest_matches_figures_on_disk():
 # --- the runner on a throw-away tree ------------------------------------------------------
 
 
-def test_runner_publishes_deterministically_and_keeps_outputs_on_failure(tree, capsys):
-    assert regenerate.main(["--root", str(tree), "--only", "98"]) == 0
-    first = snapshot(tree)
-    assert "figures/98_good/line.png" in first and "notebooks/98_good.ipynb" in first
-    manifest = json.loads(first["figures/MANIFEST.json"])
-    assert manifest["notebooks"]["98_good"]["all_claims_pass"]
-    assert regenerate.main(["--root", str(tree), "--only", "98"]) == 0
-    assert snapshot(tree) == first, "a re-run of unchanged code changed committed files"
-
-    # A failing notebook is reported with its cell error; committed outputs stay as they were.
-    (tree / "figures" / "99_bad").mkdir()
-    (tree / "figures" / "99_bad" / "old.png").write_bytes(b"previous")
-    before = snapshot(tree)
-    assert regenerate.main(["--root", str(tree), "--only", "99"]) == 1
-    assert "RuntimeError" in capsys.readouterr().err
-    assert snapshot(tree) == before
-    assert not list((tree / "build" / "staging").iterdir()), "the run left its staging directory behind"
-
-
 def test_parallel_run_is_byte_identical_to_serial_run(tmp_path):
     """`--jobs 2` runs two notebooks at once and publishes exactly the bytes of a serial run."""
     root = write_tree(tmp_path, {"98_good": GOOD, "96_other": OTHER})
@@ -123,13 +105,17 @@ def test_parallel_run_is_byte_identical_to_serial_run(tmp_path):
     assert all(r["cpu_seconds"] > 0 for r in log)
 
 
-def test_good_notebooks_publish_even_when_another_fails(tree, capsys):
+def test_a_failing_notebook_keeps_its_outputs_and_the_others_publish(tree, capsys):
+    (tree / "figures" / "99_bad").mkdir()
+    (tree / "figures" / "99_bad" / "old.png").write_bytes(b"previous")
     assert regenerate.main(["--root", str(tree), "--jobs", "2"]) == 1
-    assert (tree / "figures" / "98_good" / "line.png").exists()
-    assert not (tree / "figures" / "99_bad").exists() and not (tree / "notebooks" / "99_bad.ipynb").exists()
-    manifest = json.loads((tree / "figures" / "MANIFEST.json").read_text())["notebooks"]
-    assert sorted(manifest) == ["98_good"]
     assert "99_bad: FAILED: RuntimeError in cell" in capsys.readouterr().err
+    assert (tree / "figures" / "98_good" / "line.png").exists()
+    assert (tree / "figures" / "99_bad" / "old.png").read_bytes() == b"previous"
+    assert not (tree / "notebooks" / "99_bad.ipynb").exists()
+    manifest = json.loads((tree / "figures" / "MANIFEST.json").read_text())["notebooks"]
+    assert sorted(manifest) == ["98_good"] and manifest["98_good"]["all_claims_pass"]
+    assert not list((tree / "build" / "staging").rglob("*.ipynb")), "the run left staged files behind"
 
 
 def test_quick_profile_and_overrides_write_only_under_build(tree):
@@ -151,24 +137,33 @@ def test_bad_requests_stop_before_compute(tree, capsys):
     assert not (tree / "build" / "custom").exists() and not (tree / "build" / "staging").exists()
 
 
-@pytest.mark.parametrize(
-    "value,message",
-    [
+def test_notebook_rejects_bad_values_in_its_validation_cell():
+    """A real notebook (00) stops in its validation cell, naming the parameter.
+
+    One test, not two parametrized ones: both runs take the lock of build/custom, so they must
+    not run at the same time on two test workers.
+    """
+    for value, message in [
         ("[-4]", "parameter 'batch_sizes[0]': expected an integer >= 2, got -4"),
         ("'many'", "parameter 'batch_sizes': expected a list"),
-    ],
-)
-def test_notebook_rejects_bad_values_in_its_validation_cell(value, message):
-    """A real notebook (00) stops in its validation cell, naming the parameter."""
-    out = subprocess.run(
-        [sys.executable, "-m", "nlcl_utils.cli", "figures", "--only", "00", "-p", "batch_sizes", value],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 1
-    assert "ParameterError" in out.stderr and message in out.stderr
+    ]:
+        out = subprocess.run(
+            [sys.executable, "-m", "nlcl_utils.cli", "figures", "--only", "00", "-p", "batch_sizes", value],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 1, out.stderr
+        assert "ParameterError" in out.stderr and message in out.stderr
+
+
+def test_figures_default_to_build_outside_the_runner(monkeypatch):
+    """Only `nlcl figures` (which sets NLCL_FIGURES_DIR) writes into the committed figures/."""
+    monkeypatch.delenv(plotting.FIGURES_ENV, raising=False)
+    assert plotting.figure_dir("98_good") == ROOT / "build" / "figures" / "98_good"
+    monkeypatch.setenv(plotting.FIGURES_ENV, str(ROOT / "build" / "elsewhere"))
+    assert plotting.figure_dir("98_good") == ROOT / "build" / "elsewhere" / "98_good"
 
 
 def test_cli_help_and_unknown_command():
