@@ -46,10 +46,10 @@ figures: $(STAMP)
 figures-quick: $(STAMP)
 	$(BIN)/nlcl figures --profile quick
 
-## Unit and pipeline tests (one process per core), every notebook's quick profile, nbval
+## Lint, unit and pipeline tests (one process per core), every notebook's quick profile, nbval
 ## (strict, one notebook per core) on the committed notebooks, then the committed claims.json
 ## against the ones the notebooks wrote under nbval.
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -n auto -p no:cacheprovider tests
 	$(BIN)/nlcl figures --profile quick
 	rm -rf $(NBVAL_FIGURES)

@@ -19,13 +19,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import machine
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -108,41 +108,6 @@ def stage_profile(replicas: int = 8, steps: int = 300) -> dict:
     }
 
 
-def machine() -> dict:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_average": os.getloadavg(),
-    }
-
-
-def _busy_processes() -> list[str]:
-    """Other processes using CPU right now (top, one snapshot), to say whether timings are contended."""
-    try:
-        out = subprocess.run(["top", "-bn1"], capture_output=True, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return []
-    rows = [line.split() for line in out[7:] if line.strip()]
-    return [f"{r[-1]} {r[8]}%" for r in rows if len(r) > 11 and _float(r[8]) > 10.0 and r[0] != str(os.getpid())]
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=5000)
@@ -155,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1")
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine(),
-        "busy_before": _busy_processes(),
+        "machine": machine.describe(),
         "runs": [],
     }
     for replicas, activation in CONFIGS:
@@ -173,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     report["profile"] = stage_profile()
-    report["busy_after"] = _busy_processes()
-    report["load_average_after"] = os.getloadavg()
+    report["machine_after"] = machine.describe()
     relu8 = next(r for r in report["runs"] if r["replicas"] == 8 and r["activation"] == "relu")
     lin8 = next(r for r in report["runs"] if r["replicas"] == 8 and r["activation"] == "linear")
     r1 = next(r for r in report["runs"] if r["replicas"] == 1)

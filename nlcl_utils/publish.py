@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,12 +70,25 @@ class RunLock:
 
 @contextlib.contextmanager
 def signals_held():
-    """Defer SIGINT/SIGTERM/SIGHUP until the block ends (they are delivered right after)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    """Defer SIGINT/SIGTERM/SIGHUP until the block ends; they are raised again right after.
+
+    Python handlers rather than a signal mask: Python runs handlers in the main thread whatever
+    thread the kernel delivers a signal to, so only replacing the handlers holds them back in a
+    process with other threads. Outside the main thread (where handlers cannot be set) this
+    does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
 
 
 def _write_atomic(path: Path, text: str) -> None:
