@@ -384,17 +384,17 @@ def run_all(tree: Tree, run_dir: Path, plan: dict[str, dict], jobs: int, timeout
             while pending and len(running) < jobs and stop.signum is None:
                 name = pending.pop(0)
                 running.append(start_worker(tree, run_dir, name, plan[name], timeout))
-            now_running = "running " + ", ".join(w.name.split("_", 1)[0] for w in running)
-            if now_running != shown:
-                bar.set_postfix_str(now_running)
-                shown = now_running
             for worker in [w for w in running if w.process.poll() is not None]:
                 running.remove(worker)
                 outcome = finish_worker(worker)
                 outcomes.append(outcome)
                 status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
-                bar.update(1)
                 tqdm.write(f"{outcome.name}: {status} ({outcome.seconds:.0f} s)", file=sys.stderr)
+                bar.update(1)
+            now_running = ("running " + ", ".join(w.name.split("_", 1)[0] for w in running)) if running else ""
+            if now_running != shown:
+                bar.set_postfix_str(now_running)
+                shown = now_running
             time.sleep(POLL_SECONDS)
     finally:
         for worker in running:
@@ -470,7 +470,12 @@ def default_jobs() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nlcl figures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="nlcl figures",
+        description=__doc__.split("\n\n")[0],
+        epilog="exit status: 0 every notebook published; 1 a notebook failed (the others published); "
+        "2 bad request, nothing run; 3 another run holds these outputs; 128+N stopped by signal N, nothing published",
+    )
     parser.add_argument(
         "--only", action="append", metavar="NAME", help="run only this notebook (NN_name or its NN prefix); repeatable"
     )

