@@ -14,8 +14,9 @@ For each ``notebooks/NN_name.py`` (jupytext py:percent, the reviewed source):
    ``figures/MANIFEST.json`` are swapped in by renames, all or nothing.
 
 A failing notebook is reported with its cell error and leaves its committed outputs as they
-were. Ctrl-C or SIGTERM stops every worker and kernel at once, publishes nothing and exits
-with 128 + the signal number. A second run on the same outputs stops at once with a message
+were; its executed notebook (up to the error) and worker log go to ``build/failed/<target>/``.
+Ctrl-C or SIGTERM stops every worker and kernel at once, publishes nothing and exits with
+128 + the signal number. A second run on the same outputs stops at once with a message
 naming the run that holds them (exit 3). Runs with ``--profile quick`` or ``-p`` overrides
 write only under ``build/<profile>/``: the committed tree always holds the default parameters.
 One line per notebook (timings, CPU seconds, the starting commit) goes to ``build/runs.jsonl``,
@@ -370,8 +371,23 @@ class Stop:
             signal.signal(sig, handler)
 
 
-def run_all(tree: Tree, run_dir: Path, plan: dict[str, dict], jobs: int, timeout: int, stop: Stop) -> list[Outcome]:
-    """Execute every notebook of ``plan``, ``jobs`` at a time; stops early when ``stop`` fires."""
+def keep_failed(tree: Tree, worker: Running, outcome: Outcome, failed_dir: Path) -> None:
+    """Move a failed notebook's staging folder (executed notebook up to the error, worker log) to
+    ``failed_dir/name`` for debugging, and say where it is in the outcome's error."""
+    target = failed_dir / worker.name
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(worker.stage, target)
+    outcome.error += f" (executed notebook and log: {target.relative_to(tree.root)}/)"
+
+
+def run_all(
+    tree: Tree, run_dir: Path, plan: dict[str, dict], jobs: int, timeout: int, stop: Stop, failed_dir: Path
+) -> list[Outcome]:
+    """Execute every notebook of ``plan``, ``jobs`` at a time; stops early when ``stop`` fires.
+
+    A failed notebook's staging folder goes to ``failed_dir`` (see :func:`keep_failed`).
+    """
     from tqdm.auto import tqdm
 
     pending = list(plan)
@@ -387,6 +403,8 @@ def run_all(tree: Tree, run_dir: Path, plan: dict[str, dict], jobs: int, timeout
             for worker in [w for w in running if w.process.poll() is not None]:
                 running.remove(worker)
                 outcome = finish_worker(worker)
+                if not outcome.ok:
+                    keep_failed(tree, worker, outcome, failed_dir)
                 outcomes.append(outcome)
                 status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
                 tqdm.write(f"{outcome.name}: {status} ({outcome.seconds:.0f} s)", file=sys.stderr)
@@ -554,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
             context = {"profile": profile, "jobs": jobs, "commit": _git_commit(tree.root)}
             outcomes: list[Outcome] = []
             try:
-                outcomes.extend(run_all(tree, run_dir, plan, jobs, args.timeout, stop))
+                failed_dir = tree.build / "failed" / target_name(profile)
+                outcomes.extend(run_all(tree, run_dir, plan, jobs, args.timeout, stop, failed_dir))
                 if stop.signum is None:
                     publish_outcomes(tree, run_dir, outcomes, profile, committed)
             finally:

@@ -65,7 +65,12 @@ def test_17_1_two_runs_at_once_never_corrupt_each_other(tmp_path):
     hold.write_text("wait")
     first = start_figures(root, "--only", "97")
     try:
-        wait_for(root / KERNEL_PID, first)
+        kernel = wait_for(root / KERNEL_PID, first)
+        environ = dict(
+            item.split("=", 1) for item in Path(f"/proc/{kernel}/environ").read_text().split("\0") if "=" in item
+        )
+        assert environ["OMP_NUM_THREADS"] == "1" and environ["MKL_NUM_THREADS"] == "1"  # one thread per kernel
+        assert environ["NLCL_FIGURES_DIR"].startswith(str(root / "build" / "staging" / "committed"))
         second = run_figures(root, "--only", "98")
         assert second.returncode == 3, second.stderr
         assert "another `nlcl figures` run is writing figures/ and notebooks/" in second.stderr
@@ -125,6 +130,8 @@ def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, sta
     assert snapshot(root) == before
     assert process_gone(kernel), "the notebook's kernel outlived the run"
     assert not any((root / "build" / "staging").iterdir()), "half-done files left behind"
+    record = json.loads((root / "build" / "runs.jsonl").read_text().splitlines()[-1])
+    assert record["notebook"] == "97_slow" and not record["ok"] and not record["published"]
     hold.unlink()
     if not rerun:
         return
@@ -344,6 +351,7 @@ def test_17_6_make_test_compares_committed_claims_after_nbval():
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
     assert recipe.index("--nbval") < recipe.index("NLCL_NBVAL_FIGURES=$(NBVAL_FIGURES)")
+    assert "nlcl figures --profile quick" in recipe and recipe.count("-n auto") == 2
     assert "tests/test_claims_reproduced.py" in recipe
 
 

@@ -116,6 +116,8 @@ def test_a_failing_notebook_keeps_its_outputs_and_the_others_publish(tree, capsy
     manifest = json.loads((tree / "figures" / "MANIFEST.json").read_text())["notebooks"]
     assert sorted(manifest) == ["98_good"] and manifest["98_good"]["all_claims_pass"]
     assert not list((tree / "build" / "staging").rglob("*.ipynb")), "the run left staged files behind"
+    failed = tree / "build" / "failed" / "committed" / "99_bad"
+    assert "boom in cell" in (failed / "99_bad.ipynb").read_text() and (failed / "worker.log").exists()
 
 
 def test_quick_profile_and_overrides_write_only_under_build(tree):
