@@ -40,14 +40,22 @@ def _check_views(f1: Tensor, f2: Tensor) -> None:
 
 
 def _check_alpha(alpha: Tensor, batch_shape: tuple[int, ...], n: int) -> None:
-    """alpha must be a floating [..., N, N] tensor whose leading dims match the features' ones."""
+    """alpha must be a floating [..., N, N] tensor whose leading dims broadcast with the features' ones.
+
+    A shared alpha [N, N] for features [R, N, p] is fine; an alpha that is not N x N (a vector,
+    a 1 x 1 "scalar" that would silently broadcast) or whose leading dims do not broadcast is not.
+    """
     if not isinstance(alpha, Tensor) or not alpha.is_floating_point():
         raise TypeError(f"alpha: expected a floating-point tensor [..., N, N], got {getattr(alpha, 'dtype', alpha)!r}")
-    if alpha.shape[-2:] != (n, n) or tuple(alpha.shape[:-2]) != batch_shape:
+    try:
+        if alpha.dim() < 2 or tuple(alpha.shape[-2:]) != (n, n):
+            raise RuntimeError
+        torch.broadcast_shapes(tuple(alpha.shape[:-2]), batch_shape)
+    except RuntimeError:
         raise ValueError(
-            f"alpha: expected shape {list(batch_shape) + [n, n]} (leading dims of the features, then N x N), "
-            f"got {list(alpha.shape)}"
-        )
+            f"alpha: expected shape [..., {n}, {n}] (N = {n} samples) with leading dims that broadcast with the "
+            f"features' {list(batch_shape)}, got {list(alpha.shape)}"
+        ) from None
 
 
 def _check_features(name: str, *tensors: Tensor) -> None:
@@ -139,7 +147,7 @@ def quadratic_loss(f1: Tensor, f2: Tensor) -> Tensor:
 def energy(f1: Tensor, f2: Tensor, alpha: Tensor) -> Tensor:
     """``E_alpha = sum_{i != j} alpha_ij (d_ij^2 - d_i^2)``, shape [...]; alpha is used as given.
 
-    f1, f2: [..., N, D]; alpha: [..., N, N] with the same leading dims (no broadcasting).
+    f1, f2: [..., N, D]; alpha: [..., N, N] (leading dims broadcast with the features').
     """
     _check_features("f1, f2", f1, f2)
     _check_views(f1, f2)
@@ -155,7 +163,7 @@ def contrastive_covariance(
 
     a1, a2: [..., N, p] features of the first/second view; b1, b2: [..., N, q] (default a).
     alpha: [..., N, N]; its diagonal is ignored (the sums run over i != j). The leading dims of
-    all five must agree (no broadcasting).
+    a1, a2, b1, b2 must agree; alpha's broadcast with them (one alpha for every replica is fine).
     """
     if b1 is None:
         b1, b2 = a1, a2

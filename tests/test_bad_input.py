@@ -554,10 +554,16 @@ LIBRARY_CASES = [
     ("17.9 tau as a string", lambda: TokenConfig(tau="0.1"), ValueError, "tau: must be a finite number"),
     ("17.9 energy: alpha of another batch", lambda: alpha_cl.energy(F, F, torch.rand(5, 5)), ValueError, "alpha"),
     (
-        "17.9 energy: alpha broadcast over replicas",
-        lambda: alpha_cl.energy(F, F, ALPHA.expand(2, 4, 4)),
+        "17.9 energy: a 1 x 1 alpha would broadcast as a scalar",
+        lambda: alpha_cl.energy(F, F, torch.ones(1, 1, dtype=torch.float64)),
         ValueError,
-        r"alpha: expected shape \[4, 4\]",
+        r"alpha: expected shape \[\.\.\., 4, 4\]",
+    ),
+    (
+        "17.9 energy: a vector alpha would broadcast over rows",
+        lambda: alpha_cl.energy(F, F, torch.ones(4, dtype=torch.float64)),
+        ValueError,
+        "alpha: expected shape",
     ),
     ("17.9 energy: integer features", lambda: alpha_cl.energy(F.long(), F.long(), ALPHA), TypeError, "f1, f2"),
     ("17.9 energy: views differ", lambda: alpha_cl.energy(F, F[:3], ALPHA), ValueError, "same shape"),
@@ -568,10 +574,10 @@ LIBRARY_CASES = [
         "the same",
     ),
     (
-        "17.9 covariance: alpha with a replica dim the features lack",
-        lambda: alpha_cl.contrastive_covariance(F, F, ALPHA.expand(3, 4, 4)),
+        "17.9 covariance: alpha's replicas do not match the features' replicas",
+        lambda: alpha_cl.contrastive_covariance(F.expand(3, 4, 3), F.expand(3, 4, 3), ALPHA.expand(2, 4, 4)),
         ValueError,
-        "alpha: expected shape",
+        "leading dims that broadcast",
     ),
     (
         "17.9 kernel variances: NaN feature",
@@ -599,6 +605,8 @@ def test_17_9_valid_input_still_works():
     loss, _ = net.loss_and_grads((tok, tok))
     assert torch.isfinite(loss).all()
     assert torch.isfinite(alpha_cl.energy(F, F, ALPHA))
+    shared = alpha_cl.contrastive_covariance(F.expand(3, 4, 3), F.expand(3, 4, 3), ALPHA)  # one alpha, 3 replicas
+    assert torch.allclose(shared, alpha_cl.contrastive_covariance(F, F, ALPHA).expand(3, 3, 3))
 
 
 # ------------------------------------------------------------------------------------------
