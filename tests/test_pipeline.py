@@ -92,10 +92,25 @@ def test_manifest_matches_figures_on_disk():
 # --- the runner on a throw-away tree ------------------------------------------------------
 
 
-def test_parallel_run_is_byte_identical_to_serial_run(tmp_path):
-    """`--jobs 2` runs two notebooks at once and publishes exactly the bytes of a serial run."""
+def test_parallel_run_is_byte_identical_to_serial_run(tmp_path, capsys):
+    """`--jobs 2` runs two notebooks at once and publishes exactly the bytes of a serial run.
+
+    The first run also finds the journal of a publish that a hard kill interrupted and
+    finishes it before anything else.
+    """
     root = write_tree(tmp_path, {"98_good": GOOD, "96_other": OTHER})
+    staged = root / "build" / "staging" / "killed-run" / "recovered.txt"
+    staged.parent.mkdir(parents=True)
+    staged.write_text("staged by a run that was killed while publishing")
+    trash = root / "build" / "trash"
+    move = {"source": str(staged), "target": str(root / "figures" / "recovered.txt"), "old": str(trash / "old")}
+    journal = {"moves": [move], "trash": str(trash)}
+    (root / "build" / "locks").mkdir(parents=True)
+    (root / "build" / "locks" / "committed.journal.json").write_text(json.dumps(journal))
     assert regenerate.main(["--root", str(root), "--jobs", "1"]) == 0
+    assert "finished publishing what an interrupted run had started" in capsys.readouterr().err
+    assert (root / "figures" / "recovered.txt").exists()
+    assert not (root / "build" / "locks" / "committed.journal.json").exists()
     serial = snapshot(root)
     assert {"figures/96_other/line.png", "figures/98_good/line.png", "notebooks/96_other.ipynb"} <= set(serial)
     assert regenerate.main(["--root", str(root), "--jobs", "2"]) == 0
