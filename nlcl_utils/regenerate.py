@@ -551,6 +551,14 @@ def make_plan(tree: Tree, args: argparse.Namespace) -> tuple[str, dict[str, dict
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the runner took over Ctrl-C: nothing was started
+        print("nlcl figures: interrupted before any notebook ran; nothing changed", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv: list[str] | None) -> int:
     run_notebook.skip_slow_optional_imports()
     args = build_parser().parse_args(argv)
     tree = Tree(args.root.resolve())
@@ -578,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
                     publish_outcomes(tree, run_dir, outcomes, profile, committed)
             finally:
                 log_runs(tree, outcomes, {**context, "overrides": plan})
-                shutil.rmtree(run_dir, ignore_errors=True)
+                if not journal_path(tree, profile).exists():  # else the next run must finish the publish
+                    shutil.rmtree(run_dir, ignore_errors=True)
     except publish.LockBusy as exc:
         print(f"nlcl figures: {exc}", file=sys.stderr)
         return EXIT_BUSY

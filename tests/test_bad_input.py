@@ -181,6 +181,32 @@ def test_17_3_a_crash_mid_publish_is_completed_by_the_next_run(tmp_path, monkeyp
     assert _contents(live) == {"new"} and not (tmp_path / "trash").exists()
 
 
+def test_17_3_nlcl_figures_crashing_mid_publish_loses_nothing(tmp_path, monkeypatch):
+    """The runner dies between moving the old figures away and moving the new ones in: the staged
+    outputs and the old ones stay on disk, and finishing the journal gives the complete new set."""
+    root = write_tree(tmp_path, {"98_good": GOOD})
+    (root / "figures" / "98_good").mkdir()
+    (root / "figures" / "98_good" / "old.png").write_bytes(b"committed")
+    real_rename, calls = os.rename, []
+
+    def crash_on_third(src, dst):
+        calls.append(src)
+        if len(calls) == 3:  # notebook moved in, old figures moved out, new figures not yet in
+            raise OSError("simulated crash")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", crash_on_third)
+    with pytest.raises(OSError, match="simulated crash"):
+        regenerate.main(["--root", str(root), "--only", "98"])
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not (root / "figures" / "98_good").exists()  # the half-way state a hard kill would leave
+    assert publish.recover(root / "build" / "locks" / "committed.journal.json")
+    assert {p.name for p in (root / "figures" / "98_good").iterdir()} >= {"line.png", "claims.json"}
+    assert not (root / "figures" / "98_good" / "old.png").exists()
+    manifest = json.loads((root / "figures" / "MANIFEST.json").read_text())["notebooks"]
+    assert manifest["98_good"]["figures"].keys() >= {"line.png"}
+
+
 def test_17_3_a_missing_staged_output_publishes_nothing(tmp_path):
     moves, live = _staged_and_committed(tmp_path)
     shutil.rmtree(moves[1][0])
