@@ -7,8 +7,8 @@ For each ``notebooks/NN_name.py`` (jupytext py:percent, the reviewed source):
    or the profile; one run per target at a time, see below)
    (kernel ``python3``, one torch/BLAS thread, working directory ``notebooks/``, a per-cell
    timeout), figures redirected there through ``$NLCL_FIGURES_DIR``. Up to ``--jobs`` notebooks
-   (default: one per core) run at once; each kernel is independent, so the outputs are
-   byte-identical to a serial run.
+   (default: one per core) run at once, the longest (by the last run) first; each kernel is
+   independent, so the outputs are byte-identical to a serial run.
 2. when every notebook has finished, the ones whose cells all ran are published together
    (:func:`nlcl_utils.publish.publish`): ``notebooks/NN_name.ipynb``, ``figures/NN_name/`` and
    ``figures/MANIFEST.json`` are swapped in by renames, all or nothing.
@@ -277,6 +277,25 @@ def log_runs(tree: Tree, outcomes: list[Outcome], context: dict) -> None:
         fh.write(lines)
         fh.flush()
         fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def longest_first(tree: Tree, names: list[str], profile: str) -> list[str]:
+    """``names`` ordered by their last successful duration in build/runs.jsonl, longest first.
+
+    Starting the long notebooks first shortens a parallel run (the short ones fill the gaps at
+    the end). Notebooks without a record (a fresh clone) come first, in name order.
+    """
+    last: dict[str, float] = {}
+    log = tree.build / "runs.jsonl"
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                if record.get("ok") and record.get("profile") == profile:
+                    last[record["notebook"]] = float(record["seconds"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return sorted(names, key=lambda n: -last.get(n, math.inf))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -568,6 +587,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"nlcl figures: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     committed = profile == "default"
+    plan = {name: plan[name] for name in longest_first(tree, list(plan), profile)}
     jobs = min(args.jobs or default_jobs(), len(plan))
     where = "figures/ and notebooks/" if committed else f"build/{profile}/"
     try:

@@ -135,6 +135,18 @@ def test_a_failing_notebook_keeps_its_outputs_and_the_others_publish(tree, capsy
     assert "boom in cell" in (failed / "99_bad.ipynb").read_text() and (failed / "worker.log").exists()
 
 
+def test_longest_notebooks_start_first(tmp_path):
+    tree = regenerate.Tree(tmp_path)
+    tree.build.mkdir()
+    records = [("01_a", 10.0, "default", True), ("02_b", 90.0, "default", True), ("03_c", 500.0, "quick", True),
+               ("03_c", 40.0, "default", True), ("02_b", 1.0, "default", False)]  # fmt: skip
+    lines = [json.dumps({"notebook": n, "seconds": s, "profile": p, "ok": ok}) for n, s, p, ok in records]
+    (tree.build / "runs.jsonl").write_text("\n".join(lines + ["not json"]) + "\n")
+    names = ["00_new", "01_a", "02_b", "03_c", "04_new"]
+    assert regenerate.longest_first(tree, names, "default") == ["00_new", "04_new", "02_b", "03_c", "01_a"]
+    assert regenerate.longest_first(tree, names, "quick") == ["00_new", "01_a", "02_b", "04_new", "03_c"]
+
+
 def test_quick_profile_and_overrides_write_only_under_build(tree):
     before = snapshot(tree)
     assert regenerate.main(["--root", str(tree), "--only", "98", "--profile", "quick"]) == 0
