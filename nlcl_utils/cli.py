@@ -1,5 +1,6 @@
-"""The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures) and
-``nlcl tokens ...`` (train receptive-field networks on the hierarchical token task)."""
+"""The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures), ``nlcl tokens ...``
+(train receptive-field networks on the hierarchical token task) and ``nlcl site`` (build the static
+reading version)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import sys
 COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+    "site": "build the reading version: a static website of the executed notebooks (build/site)",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: nlcl {figures,tokens} [options]\n")
+        print("usage: nlcl {figures,tokens,site} [options]\n")
         for name, text in COMMANDS.items():
             print(f"  {name:<8} {text}")
         print("\n'nlcl COMMAND --help' lists a command's options.")
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":
         from nlcl_utils.tokens_cli import main as run
+    elif command == "site":
+        from nlcl_utils.site import main as run
     else:
         print(f"nlcl: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

@@ -1,0 +1,303 @@
+"""The reading version (``make site``): page assembly, offline assets, links, and every page in
+headless Chromium (no console error, no broken image, math typeset), with a screenshot of each
+page under build/site-screenshots/.
+
+The page-assembly tests need only nbformat. Building needs the ``site`` extra (Sphinx, MyST-NB,
+the book theme, django-static-mathjax, Playwright) and the browser test needs Chromium
+(Debian: ``apt-get install chromium``, or point ``$NLCL_CHROMIUM`` at a binary); without them
+those tests skip and say what is missing. ``make test-site`` installs the extra first.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from nlcl_utils import site, sitecheck
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE_OUT = ROOT / "build" / "site"
+SCREENSHOTS = ROOT / "build" / "site-screenshots"
+SITE_EXTRA = ("sphinx", "myst_nb", "sphinx_book_theme", "mathjax")
+
+THEORY = """# Theory
+
+Intro with a [notebook link](../notebooks/01_one_layer_local_optima.py) and a
+[package link](../nlcl_utils/dynamics.py).
+
+| id | statement | provenance | notebook | verdict |
+|---|---|---|---|---|
+| **T1.1** | linear: one optimum | paper | `01_one_layer_local_optima`: optima count | holds |
+| T1.2 | relu: many optima, $\\lvert w \\rvert = 1$ | reconstructed | 01_one_layer_local_optima.py | open |
+
+| other | table |
+|---|---|
+| a | b |
+"""
+
+
+# ---------------------------------------------------------------- page assembly (no Sphinx)
+
+
+def test_statement_table_is_the_one_with_id_and_verdict_columns():
+    table = site.statement_table(THEORY)
+    assert table.header == ["id", "statement", "provenance", "notebook", "verdict"]
+    assert [row[0] for row in table.rows] == ["**T1.1**", "T1.2"]
+    assert site.statement_table("| a | b |\n|---|---|\n| 1 | 2 |\n") is None
+
+
+def test_escaped_bars_stay_inside_a_cell():
+    assert site.split_row(r"| T1 | $\|w\|$ | x |") == ["T1", r"$\|w\|$", "x"]
+
+
+def test_claim_statements_in_order_of_first_use_and_absent_field_tolerated():
+    doc = {
+        "notebook": "01",
+        "claims": [{"name": "a", "statement": "T1.2"}, {"name": "b"}, {"name": "c", "statement": "T1.1"}],
+        "findings": [{"name": "d", "statement": "T1.2"}, {"name": "e", "statement": "T1.3"}],
+    }
+    assert site.claim_statements(doc) == ["T1.2", "T1.1", "T1.3"]
+    assert site.claim_statements({"claims": [{"name": "no statement yet"}]}) == []
+
+
+def test_theory_links_point_inside_the_site():
+    stems = {"01_one_layer_local_optima"}
+    text = site.rewrite_theory_links(THEORY, stems)
+    assert "[notebook link](notebooks/01_one_layer_local_optima.ipynb)" in text
+    assert "package link" in text and "nlcl_utils/dynamics.py" not in text
+    anchored = site.anchored_theory(text, site.statement_table(text))
+    assert '<span id="T1.1"></span>**T1.1**' in anchored and '<span id="T1.2"></span>T1.2' in anchored
+
+
+def test_notebook_names_in_table_cells_become_links():
+    stems = {"01_one_layer_local_optima"}
+    cell = "`01_one_layer_local_optima`: optima count; 01_one_layer_local_optima.py; 09_unknown"
+    linked = site.link_notebook_names(cell, stems)
+    assert linked.count("](notebooks/01_one_layer_local_optima.ipynb)") == 2
+    assert "09_unknown" in linked and "notebooks/09_unknown" not in linked
+
+
+def _notebook(statements: list[str], has_claims: bool = True) -> site.Notebook:
+    return site.Notebook("01_x", Path("01_x.ipynb"), "01 · x", statements, has_claims, [])
+
+
+def test_statements_cell_names_each_statement_with_its_verdict():
+    table = site.statement_table(THEORY)
+    text = site.statements_cell_text(_notebook(["T1.2", "T9.9"]), table)
+    assert 'href="../theory.html#T1.2"' in text and "Verdict: open" in text
+    assert "T9.9" in text and "theory.html#T9.9" not in text  # no row, so no dangling link
+
+
+def test_statements_cell_says_so_when_claims_name_no_statement():
+    assert "not recorded yet" in site.statements_cell_text(_notebook([]), None)
+    assert "no `claims.json`" in site.statements_cell_text(_notebook([], has_claims=False), None)
+
+
+def test_every_committed_notebook_is_discovered_with_its_figures():
+    notebooks = site.discover()
+    assert [nb.path.name for nb in notebooks] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for nb in notebooks:
+        assert nb.title and nb.figures == sorted((ROOT / "figures" / nb.stem).glob("*.png"))
+        claims_file = ROOT / "figures" / nb.stem / "claims.json"
+        if claims_file.exists():
+            assert nb.statements == site.claim_statements(json.loads(claims_file.read_text()))
+
+
+# ---------------------------------------------------------------- static checks on small pages
+
+
+def test_sitecheck_flags_remote_assets_but_not_remote_links(tmp_path):
+    (tmp_path / "a.html").write_text(
+        '<html><head><script src="https://cdn.example/x.js"></script>'
+        '<link rel="stylesheet" href="//cdn.example/y.css"><link rel="canonical" href="https://example.org/a">'
+        '</head><body><a href="https://arxiv.org/abs/2206.01342">paper</a>'
+        '<img src="http://img.example/z.png"><div style="background: url(https://bg.example/b.png)"></div>'
+        "</body></html>"
+    )
+    (tmp_path / "s.css").write_text("@import 'https://fonts.example/f.css'; .x { background: url(local.png) }")
+    found = sorted(url for _, url in sitecheck.external_loads(tmp_path))
+    assert found == [
+        "//cdn.example/y.css",
+        "http://img.example/z.png",
+        "https://bg.example/b.png",
+        "https://cdn.example/x.js",
+        "https://fonts.example/f.css",
+    ]
+
+
+def test_sitecheck_flags_missing_files_and_missing_anchors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.html").write_text(
+        '<p id="here"></p><a href="sub/b.html#there">ok</a><a href="sub/b.html#nowhere">bad anchor</a>'
+        '<a href="#here">ok</a><a href="missing.html">bad file</a><img src="sub/pic.png">'
+    )
+    (tmp_path / "sub" / "b.html").write_text('<h1 id="there">b</h1><a href="../a.html">ok</a>')
+    assert sorted(link for _, link in sitecheck.broken_links(tmp_path)) == [
+        "missing.html",
+        "sub/b.html#nowhere",
+        "sub/pic.png",
+    ]
+
+
+# ---------------------------------------------------------------- the built site
+
+
+@pytest.fixture(scope="module")
+def built_site() -> Path:
+    missing = [name for name in SITE_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the site extra is not installed (missing {', '.join(missing)}): run `make test-site`")
+    site.build(SITE_OUT)
+    return SITE_OUT
+
+
+def test_site_has_every_page(built_site):
+    expected = {"index.html", "reproduce.html"} | {f"notebooks/{nb.stem}.html" for nb in site.discover()}
+    if (ROOT / "docs" / "theory.md").exists():
+        expected.add("theory.html")
+    built = {str(p.relative_to(built_site)) for p in sitecheck.pages(built_site)}
+    assert expected <= built, f"missing pages: {sorted(expected - built)}"
+
+
+def test_site_loads_nothing_from_other_hosts(built_site):
+    assert sitecheck.external_loads(built_site) == []
+
+
+def test_site_links_resolve(built_site):
+    assert sitecheck.broken_links(built_site) == []
+
+
+def test_notebook_pages_show_their_statements_and_committed_outputs(built_site):
+    for nb in site.discover():
+        html = (built_site / "notebooks" / f"{nb.stem}.html").read_text()
+        assert "Statements tested here" in html
+        for statement in nb.statements:
+            assert statement in html
+        assert html.count("<img") >= len(nb.figures), f"{nb.stem}: fewer images than committed figures"
+
+
+def test_site_build_leaves_the_committed_tree_alone(built_site):
+    # everything the build writes is under build/ (git ignores it); committed folders keep no stray files
+    for folder in ("notebooks", "figures", "docs", "site"):
+        strays = [p for p in (ROOT / folder).rglob("*") if "jupyter_execute" in p.parts or p.name == "_build"]
+        assert strays == [], strays
+
+
+# ---------------------------------------------------------------- every page in headless Chromium
+
+# Waits until MathJax has typeset the page (startup.promise resolves after the first
+# typeset), then makes every image load now (lazy images below the fold included).
+SETTLE_JS = """async () => {
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  const images = Array.from(document.images);
+  images.forEach(img => { img.loading = "eager"; });
+  await Promise.all(images.map(img => img.decode().catch(() => null)));
+}"""
+
+# What a reader sees: math elements (Sphinx marks them .math.notranslate) that MathJax did not
+# turn into an <mjx-container>, TeX errors, broken images, and the visible text outside code
+# blocks and typeset math (raw $...$ or \\( \\) left there means math was not typeset).
+INSPECT_JS = """() => {
+  const math = Array.from(document.querySelectorAll(".math.notranslate"));
+  const clone = document.body.cloneNode(true);
+  clone.querySelectorAll("pre, code, script, style, mjx-container").forEach(el => el.remove());
+  clone.style.position = "absolute"; clone.style.left = "-99999px";
+  document.body.appendChild(clone);
+  const text = clone.innerText;
+  clone.remove();
+  return {
+    math: math.length,
+    untypeset: math.filter(el => !el.querySelector("mjx-container")).map(el => el.textContent.slice(0, 80)),
+    texErrors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
+    mathjaxLoaded: !!(window.MathJax && MathJax.startup),
+    brokenImages: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+    text: text,
+  };
+}"""
+RAW_MATH = re.compile(r"\$[^$\s][^$]*\$|\\\(|\\\)|\\\[|\\\]|\\begin\{")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no request log in the test output
+        pass
+
+
+@pytest.fixture(scope="module")
+def served_site(built_site):
+    """The built site over HTTP on the loopback interface, as a static host would serve it."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _chromium() -> str:
+    path = os.environ.get("NLCL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("headless Chromium not found: `apt-get install chromium` (Debian) or set NLCL_CHROMIUM")
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("playwright is not installed: run `make test-site` (the site extra)")
+    return path
+
+
+def _check_page(browser, base: str, page_path: str, shot: Path) -> list[str]:
+    """Open one page; return what is wrong with it and save its screenshot."""
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
+    page.on("response", lambda resp: resp.status >= 400 and problems.append(f"HTTP {resp.status}: {resp.url}"))
+
+    def local_only(route):
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:
+            problems.append(f"request to another host: {route.request.url}")
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{base}/{page_path}", wait_until="load")
+    page.evaluate(SETTLE_JS)
+    seen = page.evaluate(INSPECT_JS)
+    if seen["math"] and not seen["mathjaxLoaded"]:
+        problems.append(f"MathJax did not load; {seen['math']} math elements shown as TeX")
+    problems += [f"math not typeset: {tex!r}" for tex in seen["untypeset"][:5]]
+    if seen["texErrors"]:
+        problems.append(f"{seen['texErrors']} TeX errors shown")
+    problems += [f"broken image: {src}" for src in seen["brokenImages"]]
+    problems += [f"raw TeX in the text: {m!r}" for m in sorted(set(RAW_MATH.findall(seen["text"])))[:5]]
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    return [f"{page_path}: {p}" for p in problems]
+
+
+def test_every_page_in_headless_chromium(served_site, built_site):
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            for html in sitecheck.pages(built_site):
+                rel = html.relative_to(built_site).as_posix()
+                problems += _check_page(browser, served_site, rel, SCREENSHOTS / rel.replace(".html", ".png"))
+        finally:
+            browser.close()
+    assert problems == [], "\n".join(problems)
