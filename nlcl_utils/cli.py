@@ -1,6 +1,6 @@
 """The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures), ``nlcl tokens ...``
-(train receptive-field networks on the hierarchical token task) and ``nlcl site`` (build the static
-reading version)."""
+(train receptive-field networks on the hierarchical token task), ``nlcl readme`` (the README's
+headline tables from claims.json) and ``nlcl site`` (build the static reading version)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+    "readme": "rewrite the README's headline tables from figures/*/claims.json",
     "site": "build the reading version: a static website of the executed notebooks (build/site)",
 }
 
@@ -16,7 +17,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: nlcl {figures,tokens,site} [options]\n")
+        print(f"usage: nlcl {{{','.join(COMMANDS)}}} [options]\n")
         for name, text in COMMANDS.items():
             print(f"  {name:<8} {text}")
         print("\n'nlcl COMMAND --help' lists a command's options.")
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":
         from nlcl_utils.tokens_cli import main as run
+    elif command == "readme":
+        from nlcl_utils.readme import main as run
     elif command == "site":
         from nlcl_utils.site import main as run
     else:
