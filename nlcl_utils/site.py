@@ -85,12 +85,39 @@ def markdown_tables(text: str) -> list[Table]:
     return tables
 
 
-def statement_table(theory_text: str) -> Table | None:
-    """The statement table of docs/theory.md: the first table with an id and a verdict column."""
+def statement_tables(theory_text: str) -> list[tuple[str, Table]]:
+    """The statement tables of docs/theory.md (every table with an id and a verdict column),
+    each with the text of the ``##`` heading above it (empty if none)."""
+    lines = theory_text.splitlines()
+    found = []
     for table in markdown_tables(theory_text):
-        if table.column("id") is not None and table.column("verdict") is not None:
-            return table
-    return None
+        if table.column("id") is None or table.column("verdict") is None:
+            continue
+        headings = [ln for ln in lines[: table.start] if re.match(r"#{1,3} ", ln)]
+        found.append((headings[-1].lstrip("#").strip() if headings else "", table))
+    return found
+
+
+@dataclass
+class Statement:
+    """One row of the statement table."""
+
+    id: str
+    text: str
+    verdict: str
+
+
+def statement_index(tables: list[tuple[str, Table]]) -> dict[str, Statement]:
+    """Statement id -> its row, over every statement table."""
+    index = {}
+    for _, table in tables:
+        id_col, text_col, verdict_col = table.column("id"), table.column("statement"), table.column("verdict")
+        for row in table.rows:
+            sid = _plain_id(row[id_col]) if id_col < len(row) else ""
+            if sid:
+                text = row[text_col] if text_col is not None and text_col < len(row) else ""
+                index[sid] = Statement(sid, text, row[verdict_col] if verdict_col < len(row) else "")
+    return index
 
 
 def _plain_id(cell: str) -> str:
@@ -195,36 +222,42 @@ def rewrite_theory_links(text: str, stems: set[str]) -> str:
 
 
 def link_notebook_names(cell: str, stems: set[str]) -> str:
-    """Bare notebook names (``03_global_modulation``, with or without backticks or suffix)
-    in a landing-page table cell become links to the notebook page."""
+    """Notebook names in a landing-page table cell become links to the notebook page: bare names
+    (``03_global_modulation``, with or without backticks or suffix) and a leading notebook number
+    (``03: closed form vs autograd``)."""
+    by_number = {stem[:2]: stem for stem in stems}
 
     def fix(match: re.Match) -> str:
         stem = match.group(2)
         return f"[{stem}](notebooks/{stem}.ipynb)" if stem in stems else match.group(0)
 
-    return re.sub(r"(?<![\[/(\w])(`?)(\d\d_\w+?)(?:\.py|\.ipynb)?\1(?![\w\]])", fix, cell)
+    cell = re.sub(r"(?<![\[/(\w])(`?)(\d\d_\w+?)(?:\.py|\.ipynb)?\1(?![\w\]])", fix, cell)
+    leading = re.match(r"(\d\d)(?=$|[:;,\s])", cell)
+    if leading and leading.group(1) in by_number:
+        cell = f"[{leading.group(1)}](notebooks/{by_number[leading.group(1)]}.ipynb)" + cell[2:]
+    return cell
 
 
-def anchored_theory(text: str, table: Table | None) -> str:
-    """docs/theory.md with an HTML anchor ``id="T3.2"`` in each statement row's id cell."""
-    if table is None:
-        return text
+def theory_page(text: str, tables: list[tuple[str, Table]], stems: set[str]) -> str:
+    """docs/theory.md for the site: an HTML anchor ``id="T3.2"`` in each statement row's id cell
+    (the other pages link to it) and links to the notebooks in the row's other cells."""
     lines = text.splitlines()
-    id_col = table.column("id")
-    for offset, row in enumerate(table.rows):
-        if id_col < len(row) and _plain_id(row[id_col]):
-            row = list(row)
-            row[id_col] = f'<span id="{_plain_id(row[id_col])}"></span>{row[id_col]}'
-            lines[table.start + 2 + offset] = "| " + " | ".join(row) + " |"
+    for _, table in tables:
+        id_col = table.column("id")
+        for offset, row in enumerate(table.rows):
+            if id_col < len(row) and _plain_id(row[id_col]):
+                cells = [c if i == id_col else link_notebook_names(c, stems) for i, c in enumerate(row)]
+                cells[id_col] = f'<span id="{_plain_id(row[id_col])}"></span>{row[id_col]}'
+                lines[table.start + 2 + offset] = "| " + " | ".join(cells) + " |"
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- generated pages
 
 
-def statements_cell_text(nb: Notebook, table: Table | None) -> str:
-    """The markdown shown under a notebook page's title: the statements its claims test."""
-    rows = _rows_by_id(table)
+def statements_cell_text(nb: Notebook, statements: dict[str, Statement], measured: str = "") -> str:
+    """The markdown shown under a notebook page's title: the statements its claims test (with
+    their verdicts from the theory page) and, when given, the table of its measured predictions."""
     if not nb.has_claims:
         return "**Statements tested here:** none recorded (this notebook has no `claims.json`)."
     if not nb.statements:
@@ -234,27 +267,29 @@ def statements_cell_text(nb: Notebook, table: Table | None) -> str:
         )
     items = []
     for sid in nb.statements:
-        link = statement_link(sid, "../", set(rows))
-        row = rows.get(sid)
-        if row is None:
-            items.append(f"* {link}")
-            continue
-        statement = row[table.column("statement")] if table.column("statement") is not None else ""
-        verdict = row[table.column("verdict")]
-        items.append(f"* {link} — {statement} *Verdict: {verdict}.*" if statement else f"* {link} — {verdict}")
-    return "**Statements tested here** (see the theory page for each):\n\n" + "\n".join(items)
+        link = statement_link(sid, "../", set(statements))
+        row = statements.get(sid)
+        items.append(f"* {link} — {row.text} *Verdict: {row.verdict}.*" if row else f"* {link}")
+    text = "**Statements tested here** (each links to its row on the theory page):\n\n" + "\n".join(items)
+    if measured:
+        measured = re.sub(r"\bT\d+\.\d+\b", lambda m: statement_link(m.group(0), "../", set(statements)), measured)
+        text += "\n\n**What this notebook measured** (from `claims.json`):\n\n" + measured
+    return text
 
 
-def _rows_by_id(table: Table | None) -> dict[str, list[str]]:
-    if table is None:
-        return {}
-    id_col = table.column("id")
-    return {_plain_id(row[id_col]): row for row in table.rows if id_col < len(row) and _plain_id(row[id_col])}
+def measured_predictions(stem: str, figures_dir: Path) -> str:
+    """The README's table of a notebook's predictions, or "" when its claims.json predates the schema."""
+    from nlcl_utils import claims, readme
+
+    path = figures_dir / stem / "claims.json"
+    if not path.exists() or claims.schema_errors(json.loads(path.read_text())):
+        return ""
+    return readme.render(stem, figures_dir)
 
 
 def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None) -> str:
     """index.md: what the paper claims, the statement table, the notebooks, a figure gallery."""
-    table = statement_table(theory_text) if theory_text else None
+    tables = statement_tables(theory_text) if theory_text else []
     stems = {nb.stem for nb in notebooks}
     parts = [intro.rstrip(), ""]
     if theory_text is not None:
@@ -265,7 +300,7 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
             "",
         ]
     parts += ["## Statements and verdicts", ""]
-    if table is None:
+    if not tables:
         reason = "has no statement table yet" if theory_text else "is not in this checkout"
         parts.append(f"The theory page (`docs/theory.md`) {reason}; the notebooks below state their own claims.")
     else:
@@ -273,7 +308,8 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
             "Every statement the notebooks test, from the [theory page](theory.md): its provenance "
             "(from the paper, reconstructed by us, or derived here), where it is tested and the verdict."
         )
-        parts.append("")
+    for heading, table in tables:
+        parts += ["", f"### {heading}" if heading else "", ""]
         id_col = table.column("id")
         parts.append("| " + " | ".join(table.header) + " |")
         parts.append("|" + "---|" * len(table.header))
@@ -282,7 +318,7 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
             if id_col < len(cells) and _plain_id(row[id_col]):
                 cells[id_col] = statement_link(_plain_id(row[id_col]), "", {_plain_id(row[id_col])})
             parts.append("| " + " | ".join(cells) + " |")
-    known = set(_rows_by_id(table))
+    known = set(statement_index(tables))
     parts += ["", "## Notebooks", ""]
     for nb in notebooks:
         ids = ", ".join(statement_link(s, "", known) for s in nb.statements) or "not recorded yet"
@@ -311,12 +347,14 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
 # ---------------------------------------------------------------- staging and building
 
 
-def _notebook_with_statements(nb: Notebook, table: Table | None):
+def _notebook_with_statements(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
     """The committed notebook (outputs untouched) with the statements cell under its title."""
     import nbformat
 
     book = nbformat.read(nb.path, as_version=4)
-    cell = nbformat.v4.new_markdown_cell(statements_cell_text(nb, table))
+    cell = nbformat.v4.new_markdown_cell(
+        statements_cell_text(nb, statements, measured_predictions(nb.stem, figures_dir))
+    )
     cell.metadata["tags"] = [STATEMENTS_CELL_TAG]
     cell.pop("id", None)
     first_is_title = book.cells and book.cells[0].cell_type == "markdown" and book.cells[0].source.startswith("# ")
@@ -362,10 +400,11 @@ def stage(src: Path, root: Path = REPO_ROOT) -> list[Notebook]:
     notebooks = discover(root)
     theory_file = root / "docs" / "theory.md"
     theory_text = theory_file.read_text() if theory_file.exists() else None
-    table = statement_table(theory_text) if theory_text else None
     stems = {nb.stem for nb in notebooks}
+    theory_text = rewrite_theory_links(theory_text, stems) if theory_text is not None else None
+    tables = statement_tables(theory_text) if theory_text else []
     if theory_text is not None:
-        (src / "theory.md").write_text(anchored_theory(rewrite_theory_links(theory_text, stems), table))
+        (src / "theory.md").write_text(theory_page(theory_text, tables, stems))
         for png in (root / "docs").glob("**/*.png"):  # images the theory page may show
             (src / png.relative_to(root / "docs")).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(png, src / png.relative_to(root / "docs"))
@@ -374,7 +413,9 @@ def stage(src: Path, root: Path = REPO_ROOT) -> list[Notebook]:
     (src / "index.md").write_text(landing_page(intro, notebooks, theory_text))
     (src / "notebooks").mkdir()
     for nb in notebooks:
-        nbformat.write(_notebook_with_statements(nb, table), src / "notebooks" / nb.path.name)
+        nbformat.write(
+            _notebook_with_statements(nb, statement_index(tables), root / "figures"), src / "notebooks" / nb.path.name
+        )
         (src / "figures" / nb.stem).mkdir(parents=True)
         for png in nb.figures:
             shutil.copy2(png, src / "figures" / nb.stem / png.name)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from nlcl_utils import site, sitecheck
+from nlcl_utils import claims, site, sitecheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_OUT = ROOT / "build" / "site"
@@ -34,25 +34,36 @@ THEORY = """# Theory
 Intro with a [notebook link](../notebooks/01_one_layer_local_optima.py) and a
 [package link](../nlcl_utils/dynamics.py).
 
-| id | statement | provenance | notebook | verdict |
-|---|---|---|---|---|
-| **T1.1** | linear: one optimum | paper | `01_one_layer_local_optima`: optima count | holds |
-| T1.2 | relu: many optima, $\\lvert w \\rvert = 1$ | reconstructed | 01_one_layer_local_optima.py | open |
-
 | other | table |
 |---|---|
 | a | b |
+
+## T1 · One layer (notebook 01)
+
+| id | statement | provenance | tested in | verdict |
+| --- | --- | --- | --- | --- |
+| **T1.1** | linear: one optimum | paper | `01_one_layer_local_optima`: optima count | holds |
+| T1.2 | relu: many optima, $\\lvert w \\rvert = 1$ | reconstructed | 01: slope sweep | open |
+
+## T2 · Two layers
+
+| id | statement | provenance | tested in | verdict |
+| --- | --- | --- | --- | --- |
+| T2.1 | linear: no specialization | paper | 02 | holds |
 """
 
 
 # ---------------------------------------------------------------- page assembly (no Sphinx)
 
 
-def test_statement_table_is_the_one_with_id_and_verdict_columns():
-    table = site.statement_table(THEORY)
-    assert table.header == ["id", "statement", "provenance", "notebook", "verdict"]
-    assert [row[0] for row in table.rows] == ["**T1.1**", "T1.2"]
-    assert site.statement_table("| a | b |\n|---|---|\n| 1 | 2 |\n") is None
+def test_statement_tables_are_those_with_id_and_verdict_columns_under_their_headings():
+    tables = site.statement_tables(THEORY)
+    assert [heading for heading, _ in tables] == ["T1 · One layer (notebook 01)", "T2 · Two layers"]
+    assert [row[0] for row in tables[0][1].rows] == ["**T1.1**", "T1.2"]
+    assert site.statement_tables("| a | b |\n|---|---|\n| 1 | 2 |\n") == []
+    index = site.statement_index(tables)
+    assert list(index) == ["T1.1", "T1.2", "T2.1"]
+    assert index["T1.2"].verdict == "open" and index["T2.1"].text == "linear: no specialization"
 
 
 def test_escaped_bars_stay_inside_a_cell():
@@ -74,16 +85,25 @@ def test_theory_links_point_inside_the_site():
     text = site.rewrite_theory_links(THEORY, stems)
     assert "[notebook link](notebooks/01_one_layer_local_optima.ipynb)" in text
     assert "package link" in text and "nlcl_utils/dynamics.py" not in text
-    anchored = site.anchored_theory(text, site.statement_table(text))
-    assert '<span id="T1.1"></span>**T1.1**' in anchored and '<span id="T1.2"></span>T1.2' in anchored
+    page = site.theory_page(text, site.statement_tables(text), stems | {"02_two_layer"})
+    for anchor in ('<span id="T1.1"></span>**T1.1**', '<span id="T1.2"></span>T1.2', '<span id="T2.1"></span>T2.1'):
+        assert anchor in page
+    assert "| [01](notebooks/01_one_layer_local_optima.ipynb): slope sweep |" in page
+    assert "| [02](notebooks/02_two_layer.ipynb) |" in page
 
 
-def test_notebook_names_in_table_cells_become_links():
+def test_notebook_names_and_numbers_in_table_cells_become_links():
     stems = {"01_one_layer_local_optima"}
     cell = "`01_one_layer_local_optima`: optima count; 01_one_layer_local_optima.py; 09_unknown"
     linked = site.link_notebook_names(cell, stems)
     assert linked.count("](notebooks/01_one_layer_local_optima.ipynb)") == 2
     assert "09_unknown" in linked and "notebooks/09_unknown" not in linked
+    assert (
+        site.link_notebook_names("01: slope sweep", stems)
+        == "[01](notebooks/01_one_layer_local_optima.ipynb): slope sweep"
+    )
+    assert site.link_notebook_names("01", stems) == "[01](notebooks/01_one_layer_local_optima.ipynb)"
+    assert site.link_notebook_names("05", stems) == "05"  # no such notebook: no link
 
 
 def _notebook(statements: list[str], has_claims: bool = True) -> site.Notebook:
@@ -91,15 +111,35 @@ def _notebook(statements: list[str], has_claims: bool = True) -> site.Notebook:
 
 
 def test_statements_cell_names_each_statement_with_its_verdict():
-    table = site.statement_table(THEORY)
-    text = site.statements_cell_text(_notebook(["T1.2", "T9.9"]), table)
+    index = site.statement_index(site.statement_tables(THEORY))
+    text = site.statements_cell_text(_notebook(["T1.2", "T9.9"]), index, measured="| T2.1 | a table |")
     assert 'href="../theory.html#T1.2"' in text and "Verdict: open" in text
     assert "T9.9" in text and "theory.html#T9.9" not in text  # no row, so no dangling link
+    assert text.endswith('| <a class="statement-id" href="../theory.html#T2.1">T2.1</a> | a table |')
 
 
 def test_statements_cell_says_so_when_claims_name_no_statement():
-    assert "not recorded yet" in site.statements_cell_text(_notebook([]), None)
-    assert "no `claims.json`" in site.statements_cell_text(_notebook([], has_claims=False), None)
+    assert "not recorded yet" in site.statements_cell_text(_notebook([]), {})
+    assert "no `claims.json`" in site.statements_cell_text(_notebook([], has_claims=False), {})
+
+
+def test_measured_predictions_only_from_a_claims_json_that_follows_the_schema(tmp_path):
+    checks = claims.Claims("01_x")
+    checks.prediction("optima count", "T1.2", measured=8, op="==", threshold=8, threshold_source="one per cluster")
+    checks.identity("gradient identity", "T0.4", measured=1e-15, op="<=", threshold=1e-10, threshold_source="f64")
+    checks.save(tmp_path / "01_x")
+    text = site.measured_predictions("01_x", tmp_path)
+    assert "optima count" in text and "gradient identity" not in text  # predictions only, as in the README
+    (tmp_path / "02_y").mkdir()
+    (tmp_path / "02_y" / "claims.json").write_text('{"notebook": "02_y", "claims": [{"name": "older format"}]}')
+    assert site.measured_predictions("02_y", tmp_path) == ""
+    assert site.measured_predictions("03_z", tmp_path) == ""
+
+
+def test_landing_page_without_theory_still_lists_notebooks():
+    page = site.landing_page("# Title\n", [_notebook(["T1.1"])], None)
+    assert "is not in this checkout" in page and "theory.md" not in page.replace("docs/theory.md", "")
+    assert "[01 · x](notebooks/01_x.ipynb)" in page
 
 
 def test_every_committed_notebook_is_discovered_with_its_figures():
