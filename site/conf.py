@@ -34,6 +34,7 @@ html_context = {"default_mode": "light"}  # the figures are drawn on white
 html_show_sourcelink = False
 html_copy_source = False
 html_show_sphinx = False
+html_show_copyright = False  # the footer names the authors once
 html_last_updated_fmt = None
 html_theme_options = {
     "show_toc_level": 2,
@@ -42,4 +43,5 @@ html_theme_options = {
     "use_repository_button": False,
     "home_page_in_toc": True,
     "navigation_with_keys": False,
+    "navbar_persistent": [],  # the sidebar has the search field already
 }
