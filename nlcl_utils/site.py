@@ -443,6 +443,9 @@ def build(out: Path = BUILD / "site", root: Path = REPO_ROOT, quiet: bool = True
         status = build_main((["-q"] if quiet else []) + args)
     if status != 0:
         raise SiteError(f"sphinx-build failed (sources staged in {src})")
+    sources = out / "_sources"  # left empty by Sphinx when sources are not copied
+    if sources.is_dir() and not any(sources.iterdir()):
+        sources.rmdir()
     offenders = external_loads(out)
     if offenders:
         listing = "\n".join(f"  {page}: {url}" for page, url in offenders)

@@ -33,6 +33,7 @@ html_favicon = "_static/favicon.svg"
 html_context = {"default_mode": "light"}  # the figures are drawn on white
 html_show_sourcelink = False
 html_copy_source = False
+html_use_index = False  # no index entries anywhere: the general index would be an empty page
 html_show_sphinx = False
 html_show_copyright = False  # the footer names the authors once
 html_last_updated_fmt = None

@@ -348,6 +348,25 @@ def test_every_page_in_headless_chromium(served_site, built_site):
             for html in sitecheck.pages(built_site):
                 rel = html.relative_to(built_site).as_posix()
                 problems += _check_page(browser, served_site, rel, SCREENSHOTS / rel.replace(".html", ".png"))
+            problems += _check_search(browser, served_site)
         finally:
             browser.close()
     assert problems == [], "\n".join(problems)
+
+
+def _check_search(browser, base: str, word: str = "contrastive") -> list[str]:
+    """The search page (client-side, from searchindex.js) finds a word every notebook page uses."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = browser.new_page()
+    try:
+        page.goto(f"{base}/search.html?q={word}", wait_until="load")
+        page.wait_for_selector("ul.search li a", timeout=20_000)
+        hits = page.eval_on_selector_all("ul.search li a", "links => links.map(a => a.getAttribute('href'))")
+    except PlaywrightTimeout:
+        hits = []
+    finally:
+        page.close()
+    if not any("notebooks/" in h for h in hits):
+        return [f"search.html?q={word}: no notebook page among the results {hits}"]
+    return []
