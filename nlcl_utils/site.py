@@ -15,6 +15,8 @@ if any generated page still loads a script, style sheet, image or font from anot
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -347,8 +349,20 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
 # ---------------------------------------------------------------- staging and building
 
 
-def _notebook_with_statements(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
-    """The committed notebook (outputs untouched) with the statements cell under its title."""
+def _displayed_png_digests(book) -> set[str]:
+    """sha256 of every PNG a notebook's outputs display."""
+    digests = set()
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                digests.add(hashlib.sha256(base64.b64decode("".join(png))).hexdigest())
+    return digests
+
+
+def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
+    """The committed notebook (outputs untouched) as the site shows it: the statements cell under
+    its title and, at the end, any committed figure its outputs do not display."""
     import nbformat
 
     book = nbformat.read(nb.path, as_version=4)
@@ -356,9 +370,17 @@ def _notebook_with_statements(nb: Notebook, statements: dict[str, Statement], fi
         statements_cell_text(nb, statements, measured_predictions(nb.stem, figures_dir))
     )
     cell.metadata["tags"] = [STATEMENTS_CELL_TAG]
-    cell.pop("id", None)
     first_is_title = book.cells and book.cells[0].cell_type == "markdown" and book.cells[0].source.startswith("# ")
     book.cells.insert(1 if first_is_title else 0, cell)
+    shown = _displayed_png_digests(book)
+    missing = [png for png in nb.figures if hashlib.sha256(png.read_bytes()).hexdigest() not in shown]
+    if missing:
+        images = [f"![{png.stem.replace('_', ' ')}](../figures/{nb.stem}/{png.name})" for png in missing]
+        book.cells.append(
+            nbformat.v4.new_markdown_cell(
+                "## Other figures\n\nWritten by this notebook, not shown above.\n\n" + "\n\n".join(images)
+            )
+        )
     for i, c in enumerate(book.cells):  # deterministic cell ids
         c["id"] = f"cell-{i}"
     return book
@@ -413,9 +435,7 @@ def stage(src: Path, root: Path = REPO_ROOT) -> list[Notebook]:
     (src / "index.md").write_text(landing_page(intro, notebooks, theory_text))
     (src / "notebooks").mkdir()
     for nb in notebooks:
-        nbformat.write(
-            _notebook_with_statements(nb, statement_index(tables), root / "figures"), src / "notebooks" / nb.path.name
-        )
+        nbformat.write(_page_notebook(nb, statement_index(tables), root / "figures"), src / "notebooks" / nb.path.name)
         (src / "figures" / nb.stem).mkdir(parents=True)
         for png in nb.figures:
             shutil.copy2(png, src / "figures" / nb.stem / png.name)

@@ -11,6 +11,7 @@ those tests skip and say what is missing. ``make test-site`` installs the extra 
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import importlib.util
 import json
@@ -137,6 +138,28 @@ def test_measured_predictions_only_from_a_claims_json_that_follows_the_schema(tm
     assert site.measured_predictions("03_z", tmp_path) == ""
 
 
+def test_notebook_page_adds_the_committed_figures_its_outputs_do_not_show(tmp_path):
+    import base64
+
+    import nbformat
+
+    shown, other = b"\x89PNG shown figure", b"\x89PNG figure only saved"
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_markdown_cell("# 07 · x"), nbformat.v4.new_code_cell("plot()")]
+    book.cells[1].outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(shown).decode()})
+    ]
+    nbformat.write(book, tmp_path / "07_x.ipynb")
+    (tmp_path / "a_shown.png").write_bytes(shown)
+    (tmp_path / "b_saved.png").write_bytes(other)
+    nb = site.Notebook("07_x", tmp_path / "07_x.ipynb", "07 · x", [], False, sorted(tmp_path.glob("*.png")))
+    page = site._page_notebook(nb, {}, tmp_path)
+    assert [c.cell_type for c in page.cells] == ["markdown", "markdown", "code", "markdown"]  # statements 2nd
+    assert "![b saved](../figures/07_x/b_saved.png)" in page.cells[-1].source
+    assert "a_shown" not in page.cells[-1].source
+    assert [c.id for c in page.cells] == ["cell-0", "cell-1", "cell-2", "cell-3"]
+
+
 def test_landing_page_without_theory_still_lists_notebooks():
     page = site.landing_page("# Title\n", [_notebook(["T1.1"])], None)
     assert "is not in this checkout" in page and "theory.md" not in page.replace("docs/theory.md", "")
@@ -228,13 +251,20 @@ def test_site_links_resolve(built_site):
     assert sitecheck.broken_links(built_site) == []
 
 
-def test_notebook_pages_show_their_statements_and_committed_outputs(built_site):
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_notebook_pages_show_their_statements_and_every_committed_figure(built_site):
     for nb in site.discover():
-        html = (built_site / "notebooks" / f"{nb.stem}.html").read_text()
+        page = built_site / "notebooks" / f"{nb.stem}.html"
+        html = page.read_text()
         assert "Statements tested here" in html
         for statement in nb.statements:
-            assert statement in html
-        assert html.count("<img") >= len(nb.figures), f"{nb.stem}: fewer images than committed figures"
+            assert f">{statement}<" in html
+        shown = {_sha256(page.parent / src) for src in re.findall(r'<img[^>]*\ssrc="([^":]+)"', html)}
+        missing = [png.name for png in nb.figures if _sha256(png) not in shown]
+        assert missing == [], f"{nb.stem}: committed figures not on its page: {missing}"
 
 
 def test_site_build_leaves_the_committed_tree_alone(built_site):
