@@ -137,13 +137,14 @@ class Notebook:
     stem: str  # NN_name
     path: Path  # notebooks/NN_name.ipynb
     title: str  # its first markdown heading
-    statements: list[str]  # statement ids its claims test, in order of first use (may be empty)
+    statements: list[str]  # statement ids its claims test, in table order (may be empty)
     has_claims: bool  # figures/NN_name/claims.json exists
     figures: list[Path]  # figures/NN_name/*.png, sorted
 
 
 def claim_statements(claims_doc: dict) -> list[str]:
-    """Statement ids named by the claims (and findings) of one claims.json, first use first.
+    """Statement ids named by the claims (and findings) of one claims.json, in table order
+    (T2.1 before T2.10 before T3.1).
 
     Entries without a ``statement`` field are skipped, so older claims.json files simply give
     no ids."""
@@ -155,7 +156,7 @@ def claim_statements(claims_doc: dict) -> list[str]:
             statement = entry.get("statement") if isinstance(entry, dict) else None
             if isinstance(statement, str) and statement.strip() and statement.strip() not in ids:
                 ids.append(statement.strip())
-    return ids
+    return sorted(ids, key=lambda sid: [int(n) if n.isdigit() else n for n in re.split(r"(\d+)", sid)])
 
 
 def _first_heading(nb) -> str:

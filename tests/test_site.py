@@ -72,13 +72,13 @@ def test_escaped_bars_stay_inside_a_cell():
     assert site.split_row(r"| T1 | $\|w\|$ | x |") == ["T1", r"$\|w\|$", "x"]
 
 
-def test_claim_statements_in_order_of_first_use_and_absent_field_tolerated():
+def test_claim_statements_in_table_order_and_absent_field_tolerated():
     doc = {
         "notebook": "01",
-        "claims": [{"name": "a", "statement": "T1.2"}, {"name": "b"}, {"name": "c", "statement": "T1.1"}],
-        "findings": [{"name": "d", "statement": "T1.2"}, {"name": "e", "statement": "T1.3"}],
+        "claims": [{"name": "a", "statement": "T1.10"}, {"name": "b"}, {"name": "c", "statement": "T1.2"}],
+        "findings": [{"name": "d", "statement": "T1.10"}, {"name": "e", "statement": "T0.3"}],
     }
-    assert site.claim_statements(doc) == ["T1.2", "T1.1", "T1.3"]
+    assert site.claim_statements(doc) == ["T0.3", "T1.2", "T1.10"]
     assert site.claim_statements({"claims": [{"name": "no statement yet"}]}) == []
 
 
