@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 # (override: make install PYTHON=/path/to/python3.11).
 IS_311 := import sys; sys.exit(sys.version_info[:2] != (3, 11))
 PYTHON ?= $(shell for p in python3.11 python3; do $$p -c '$(IS_311)' 2>/dev/null && { echo $$p; break; }; done)
+SITE_STAMP := $(VENV)/.installed-site
 # One torch/BLAS thread per process: these workloads are small and 2 cores oversubscribe easily;
 # parallelism comes from running notebooks and test files side by side, one per core.
 export OMP_NUM_THREADS := 1
@@ -14,7 +15,7 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 NBVAL_FIGURES := $(CURDIR)/build/nbval-figures
 
-.PHONY: figures figures-quick test test-unit benchmark lint format install clean
+.PHONY: figures figures-quick test test-unit benchmark lint format install clean site test-site publish-site
 
 install: $(STAMP)
 
@@ -35,6 +36,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# The reading version's tools (the `site` extra) on top of the base install.
+$(SITE_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,site]'
+	touch $(SITE_STAMP)
 
 ## Regenerate every notebook, its figures and figures/MANIFEST.json (committed outputs),
 ## one notebook per core; then the README's headline tables from the claims.
@@ -74,6 +80,21 @@ format: $(STAMP)
 ## benchmarks/results/.
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_tokens.py
+
+## The reading version: a static website of the committed notebooks in build/site/ (nothing is
+## re-run; no network once the site extra is installed).
+site: $(SITE_STAMP)
+	$(BIN)/nlcl site
+
+## Build the site and open every page in headless Chromium (Debian: apt-get install chromium);
+## screenshots in build/site-screenshots/. The browser checks skip, saying why, without Chromium.
+test-site: $(SITE_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_site.py
+
+## Publish build/site to the gh-pages branch and push it to origin (run by hand or by CI, never
+## by another target): a static host such as GitHub Pages then serves it as is.
+publish-site: site
+	$(BIN)/ghp-import --no-jekyll --force --push --message "Reading version of $$(git rev-parse --short HEAD)" build/site
 
 clean:
 	rm -rf build

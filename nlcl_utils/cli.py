@@ -1,5 +1,6 @@
-"""The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures) and
-``nlcl tokens ...`` (train receptive-field networks on the hierarchical token task)."""
+"""The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures), ``nlcl tokens ...``
+(train receptive-field networks on the hierarchical token task), ``nlcl readme`` (the README's
+headline tables from claims.json) and ``nlcl site`` (build the static reading version)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
     "readme": "rewrite the README's headline tables from figures/*/claims.json",
+    "site": "build the reading version: a static website of the executed notebooks (build/site)",
 }
 
 
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.tokens_cli import main as run
     elif command == "readme":
         from nlcl_utils.readme import main as run
+    elif command == "site":
+        from nlcl_utils.site import main as run
     else:
         print(f"nlcl: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

@@ -14,14 +14,15 @@ def _name(requirement: str) -> str:
 
 def _pyproject_requirements() -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["test"]
+    return project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
 
 
 def _conda_requirements() -> list[str]:
+    """Every package environment.yml installs: conda-forge ones and those of its `pip:` block."""
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("dependencies:")
-    deps = [ln.strip()[2:] for ln in lines[start + 1 :] if ln.strip().startswith("- ")]
-    return [d for d in deps if _name(d) not in ("python", "pip")]
+    deps = [ln.split("#")[0].strip()[2:] for ln in lines[start + 1 :] if ln.strip().startswith("- ")]
+    return [d for d in deps if _name(d) not in ("python", "pip", "pip:")]
 
 
 def test_conda_and_pyproject_name_the_same_packages():
