@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+    "readme": "rewrite the README's headline tables from figures/*/claims.json",
     "sweep": "run a grid of token-task settings x seeds (cached; local cores or Slurm), export a CSV",
 }
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":
         from nlcl_utils.tokens_cli import main as run
+    elif command == "readme":
+        from nlcl_utils.readme import main as run
     elif command == "sweep":
         from nlcl_utils.sweep_cli import main as run
     else:
