@@ -330,7 +330,7 @@ def load_grid(path: str | Path) -> Grid:
 # ----------------------------------------------------------------------------------------------
 
 
-def _canonical(config: TokenConfig) -> dict[str, Any]:
+def config_dict(config: TokenConfig) -> dict[str, Any]:
     """The config as a dict with every float field a float (so beta=5 and beta=5.0 are one config)."""
     out = config.to_dict()
     for name, value in out.items():
@@ -351,12 +351,12 @@ def config_from_dict(data: Mapping[str, Any]) -> TokenConfig:
 
 def config_json(config: TokenConfig) -> str:
     """Canonical JSON of the full configuration (sorted keys)."""
-    return json.dumps(_canonical(config), sort_keys=True)
+    return json.dumps(config_dict(config), sort_keys=True)
 
 
 def run_key(config: TokenConfig, seed: int) -> str:
     """SHA-256 hex of (full configuration, seed, cache format): the run's name in the cache."""
-    payload = json.dumps({"config": _canonical(config), "seed": int(seed), "format": CACHE_FORMAT}, sort_keys=True)
+    payload = json.dumps({"config": config_dict(config), "seed": int(seed), "format": CACHE_FORMAT}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -411,7 +411,7 @@ def run_batch(batch: Batch) -> list[dict]:
         record = {
             "format": CACHE_FORMAT,
             "key": key,
-            "config": _canonical(config),
+            "config": config_dict(config),
             "seed": rec["seed"],
             "status": "nan" if rec["nan"] else "ok",
             **{name: rec[name] for name in METRICS},
@@ -433,7 +433,7 @@ def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
         cached += len(grid.seeds) - len(missing)
         for start in range(0, len(missing), grid.max_replicas):
             chunk = tuple(missing[start : start + grid.max_replicas])
-            batches.append(Batch(_canonical(config), chunk, str(cache_dir)))
+            batches.append(Batch(config_dict(config), chunk, str(cache_dir)))
     return cached, batches
 
 
@@ -586,7 +586,7 @@ def results_frame(grid: Grid, cache_dir: str | Path, timing: bool = False):
     rows = []
     for config, seed in grid.runs:
         record = load_run(cache_dir, config, seed)
-        row = {name: _cell(value) for name, value in _canonical(config).items()}
+        row = {name: _cell(value) for name, value in config_dict(config).items()}
         row["seed"] = seed
         for name in METRICS:
             row[name] = math.nan if record is None else record[name]

@@ -119,7 +119,7 @@ def test_bad_grid_stops_before_any_run_naming_the_key(tmp_path, capsys, text, wo
 
 
 def test_a_seed_gives_the_same_record_alone_or_batched(tmp_path):
-    config = sweep._canonical(TokenConfig(**TINY))
+    config = sweep.config_dict(TokenConfig(**TINY))
     together = sweep.run_batch(sweep.Batch(config, (1, 2, 3), str(tmp_path / "a")))
     alone = sweep.run_batch(sweep.Batch(config, (2,), str(tmp_path / "b")))
     for name in sweep.METRICS:
