@@ -325,6 +325,35 @@ def load_grid(path: str | Path) -> Grid:
     return parse_grid(data, source=str(path))
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise GridError(f"grid: cannot write the non-finite number {value!r} to TOML")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise GridError(f"grid: cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def grid_to_toml(data: Mapping[str, Any]) -> str:
+    """A grid dict (the input of :func:`parse_grid`) as the text of a grid file for ``nlcl sweep``."""
+    parse_grid(data)  # only valid grids are written
+    lines = [f"{key} = {_toml_value(data[key])}" for key in ("seeds", "max_replicas") if key in data]
+    for table in ("base", "slurm"):
+        if data.get(table):
+            lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in data[table].items()]
+    blocks = data.get("grid", [])
+    for block in [blocks] if isinstance(blocks, Mapping) else blocks:
+        lines += ["", "[[grid]]"] + [f"{k} = {_toml_value(v)}" for k, v in block.items()]
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------------------------
 # Run identity and the on-disk cache.
 # ----------------------------------------------------------------------------------------------

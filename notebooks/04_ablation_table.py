@@ -98,7 +98,9 @@ print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps of batch {P.batch_size}; 
 # Every row is a `TokenConfig` (all other settings at the paper's values: V = 20 one-hot
 # tokens, K = 10 RFs, P = 5, G = 40, 50 outputs, BN through the mean only, τ = 0.1, SGD lr 0.02,
 # momentum 0.9, weight decay 5e-3). The grid is the same structure a grid file for `nlcl sweep`
-# holds, and is checked the same way before anything runs.
+# holds, and is checked the same way before anything runs; it is also written to
+# `figures/04_ablation_table/grid.toml`, so the table can be re-run, or extended, from the
+# command line or on a Slurm cluster.
 
 # %%
 MAIN = TokenConfig(steps=P.steps, batch_size=P.batch_size, slope=P.leaky_slope, beta=P.main_beta)
@@ -118,7 +120,12 @@ cases += [{"lr": lr} for lr in P.learning_rates if lr != MAIN.lr]
 if cases:
     blocks.append({"cases": cases})
 BASE = {"steps": P.steps, "batch_size": P.batch_size, "slope": P.leaky_slope, "beta": P.main_beta}
-GRID = sweep.parse_grid({"seeds": SEEDS, "max_replicas": P.n_seeds, "base": BASE, "grid": blocks})
+GRID_DATA = {"seeds": SEEDS, "max_replicas": P.n_seeds, "base": BASE, "grid": blocks}
+GRID = sweep.parse_grid(GRID_DATA)
+(FIG_DIR / "grid.toml").write_text(
+    "# The grid of notebook 04 (these parameters). Re-run it, on this machine or a Slurm cluster, with\n"
+    "#   nlcl sweep grid.toml [--executor slurm --partition NAME] --out runs.csv\n" + sweep.grid_to_toml(GRID_DATA)
+)
 print(f"{len(GRID.configs)} rows x {len(GRID.seeds)} seeds = {len(GRID.runs)} training runs")
 
 # %% [markdown]

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,21 @@ def test_cli_dry_run_and_csv(tmp_path, capsys):
 
     table = pd.read_csv(tmp_path / "g.csv")
     assert len(table) == 4 and list(table.beta) == [1.0, 1.0, 2.0, 2.0] and (table.cpu_seconds > 0).all()
+
+
+def test_grid_to_toml_round_trips():
+    data = {
+        "seeds": [1, 2],
+        "max_replicas": 2,
+        "base": {**TINY, "slope": 0.05, "embedding": "onehot"},
+        "grid": [
+            {"activation": ["relu", "linear"], "beta": [1.0, 2.0], "bn": False},
+            {"cases": [{"loss": "quadratic"}, {"redraw": 0}, {"token_magnitudes": [1, 2, 1, 1, 1, 1, 1, 1]}]},
+        ],
+        "slurm": {"partition": "cpu", "timeout_min": 30},
+    }
+    text = sweep.grid_to_toml(data)
+    again = sweep.parse_grid(tomllib.loads(text))
+    assert again == sweep.parse_grid(data) and len(again.configs) == 7
+    with pytest.raises(sweep.GridError, match="did you mean 'beta'"):
+        sweep.grid_to_toml({"grid": [{"betta": [1]}]})
