@@ -76,6 +76,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -109,6 +110,10 @@ class SweepInterrupted(RuntimeError):
     def __init__(self, done: int, total: int):
         super().__init__(f"interrupted: {done} of {total} runs are in the cache; run again to finish the rest")
         self.done, self.total = done, total
+
+
+class SweepFailed(RuntimeError):
+    """Some Slurm jobs failed; the runs of the others are in the cache."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,6 +264,8 @@ def check_slurm_options(options: Mapping[str, Any], where: str = "slurm") -> dic
     """Check submitit parameter names (did-you-mean on a typo); returns a plain dict."""
     if not isinstance(options, Mapping):
         raise GridError(f"{where}: must be a table of submitit parameters, got {options!r}")
+    if not options:
+        return {}
     allowed = _slurm_keys()
     for key in options:
         if key not in allowed:
@@ -462,7 +469,7 @@ def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
         cached += len(grid.seeds) - len(missing)
         for start in range(0, len(missing), grid.max_replicas):
             chunk = tuple(missing[start : start + grid.max_replicas])
-            batches.append(Batch(config_dict(config), chunk, str(cache_dir)))
+            batches.append(Batch(config_dict(config), chunk, str(Path(cache_dir).resolve())))
     return cached, batches
 
 
@@ -515,15 +522,18 @@ def _run_submitit(
         params[key if key in GENERIC_SLURM_KEYS else f"slurm_{key}"] = value
     executor.update_parameters(**params)
     jobs = executor.map_array(run_batch, batches)
-    pending = list(jobs)
+    pending, failures = list(jobs), []
     try:
         while pending:
             still = []
             for job in pending:
-                if job.done():
-                    on_done(job.result())  # raises with the job's traceback if the job failed
-                else:
+                if not job.done():
                     still.append(job)
+                    continue
+                try:
+                    on_done(job.result())
+                except Exception as err:  # a failed job (node failure, time limit, error): the others go on
+                    failures.append(f"job {job.job_id}: {_error_line(err)}")
             pending = still
             if pending:
                 time.sleep(poll_seconds)
@@ -531,6 +541,18 @@ def _run_submitit(
         for job in pending:
             job.cancel(check=False)
         raise
+    if failures:
+        raise SweepFailed(
+            f"{len(failures)} of {len(jobs)} jobs failed (logs under {cache_dir / 'submitit'}); their runs are not "
+            f"cached, run again to retry. First: {failures[0]}"
+        )
+
+
+def _error_line(err: Exception) -> str:
+    """The ``SomeError: message`` line of a job's traceback (submitit wraps it in a longer message)."""
+    lines = [ln.strip() for ln in str(err).splitlines()]
+    named = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b", ln)]
+    return named[-1] if named else f"{type(err).__name__}: {lines[0] if lines else ''}"
 
 
 @dataclass

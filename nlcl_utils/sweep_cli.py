@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except sweep.SweepInterrupted as err:
         print(f"nlcl sweep: {err}", file=sys.stderr)
         return 130
+    except sweep.SweepFailed as err:
+        print(f"nlcl sweep: error: {err}", file=sys.stderr)
+        return 1
     out = args.out or args.grid.with_suffix(".csv")
     sweep.export_csv(grid, args.cache, out, timing=args.timing)
     frame = sweep.results_frame(grid, args.cache)

@@ -20,9 +20,11 @@
 #   not specialize" a BN artefact?
 # * **One change from the main setting** (ReLU, β = 5, BN, InfoNCE): the quadratic loss
 #   (uniform α, the setting of the theory's closed forms); random, non-orthogonal embeddings
-#   (can filters still single out tokens whose embeddings overlap?); weaker augmentation (only 2,
-#   or none, of the 5 wildcards re-drawn in the second view); fewer or more global patterns
-#   (G = 10, 160); the learning rate 0.002 (one reading of the paper's text).
+#   (can filters still single out tokens whose embeddings overlap?); no augmentation of the
+#   wildcards (none of the 5 re-drawn in the second view); four times more global patterns
+#   (G = 160: does specialization survive when each pattern is rare?); the learning rate 0.002
+#   (one reading of the paper's text). Intermediate augmentation strengths and fewer patterns
+#   are in notebook 03; they are one parameter away here (`redraw_counts`, `pattern_counts`).
 # * **A reference row** that trains nothing: random unit filters in the span of each RF's
 #   pattern tokens ("knows which tokens matter, has not specialized"). With one-hot embeddings
 #   its $\chi^-$ is exactly 0 and its $\chi^+$ is what random directions in the right subspace
@@ -58,8 +60,8 @@ nonhomogeneous_betas = [1.0, 5.0]  # beta of the quadratic / sigmoid rows
 main_beta = 5.0  # beta of the BN-off rows and of the one-change rows (the paper's main setting)
 leaky_slope = 0.05  # LeakyReLU negative slope (the reference code's)
 single_changes = ["quadratic_loss", "random_embeddings"]  # one-change rows from the main ReLU setting
-redraw_counts = [2, 0]  # rows re-drawing only this many of the wildcards in the second view (main: all)
-pattern_counts = [10, 160]  # rows with this many global patterns G (main: 40)
+redraw_counts = [0]  # rows re-drawing only this many of the wildcards in the second view (main: all)
+pattern_counts = [160]  # rows with this many global patterns G (main: 40)
 learning_rates = [0.002]  # rows with this SGD learning rate (main: 0.02)
 baseline_seed = 0  # generator seed of the random reference filters
 workers = 0  # local processes running the sweep (0: one per core)

@@ -239,3 +239,13 @@ def test_grid_to_toml_round_trips():
     assert again == sweep.parse_grid(data) and len(again.configs) == 7
     with pytest.raises(sweep.GridError, match="did you mean 'beta'"):
         sweep.grid_to_toml({"grid": [{"betta": [1]}]})
+
+
+def test_a_failed_slurm_job_does_not_stop_the_others(tmp_path):
+    pytest.importorskip("submitit")
+    good = sweep.Batch(sweep.config_dict(TokenConfig(**TINY)), (1,), str(tmp_path / "cache"))
+    bad = sweep.Batch({**good.config, "vocab": -1}, (1,), str(tmp_path / "cache"))  # fails inside the job
+    delivered = []
+    with pytest.raises(sweep.SweepFailed, match="1 of 2 jobs failed.*vocab"):
+        sweep._run_submitit([good, bad], tmp_path / "cache", {"timeout_min": 5}, "local", delivered.extend, 0.2)
+    assert [r["seed"] for r in delivered] == [1] and len(list((tmp_path / "cache" / "runs").rglob("*.json"))) == 1
