@@ -50,7 +50,7 @@ added to TokenConfig later, changes the key.
 Running on a real Slurm cluster::
 
     pip install -e .                      # on the login node, in an environment the nodes see
-    nlcl sweep grid.toml --executor slurm --cache /shared/scratch/nlcl-cache \\
+    nlcl sweep grid.toml --executor slurm --cache /scratch/$USER/nlcl-cache \\
         --partition cpu --timeout-min 60 --array-parallelism 200 --out results.csv
 
 The command submits one array (job logs under ``CACHE/submitit/``), waits with a progress bar,
