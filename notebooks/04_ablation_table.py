@@ -437,10 +437,10 @@ for row in nonhomogeneous_rows + other_rows:
 #   this task — what specialization needs. *Random (non-orthogonal) embeddings* lower $\chi^+$
 #   to 0.81 and raise $\chi^-$ to 0.27; part of that $\chi^-$ is geometry, not learning — a
 #   filter exactly on a pattern token's embedding already has cosine of order
-#   $1/\sqrt{d} \approx 0.22$ with the other tokens. *G = 160* patterns changes nothing ($\chi^+ = 1.000$). *lr = 0.002*, the other
-#   reading of the paper's text, leaves the network far from specialized after 5000 steps
-#   ($\chi^+ \approx 0.50$, $\chi^- \approx 0.33$): of the two readings, only 0.02 gives the
-#   $\chi^+$ close to 1 that the paper reports for ReLU.
+#   $1/\sqrt{d} \approx 0.22$ with the other tokens. *G = 160* patterns changes nothing
+#   ($\chi^+ = 1.000$). *lr = 0.002*, the other reading of the paper's text, leaves the network
+#   far from specialized after 5000 steps ($\chi^+ \approx 0.50$, $\chi^- \approx 0.33$): of the
+#   two readings, only 0.02 gives the $\chi^+$ close to 1 that the paper reports for ReLU.
 
 # %%
 nb.finish()
