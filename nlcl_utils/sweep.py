@@ -555,6 +555,16 @@ def _error_line(err: Exception) -> str:
     return named[-1] if named else f"{type(err).__name__}: {lines[0] if lines else ''}"
 
 
+def _cost(batch: Batch) -> float:
+    """Rough relative cost of a batch, for ordering only: replicas x steps x batch size x (65 + filters per RF).
+
+    (Measured on the main task: about 3.6 CPU-s per 5000-step run plus 0.055 per filter per RF.)
+    """
+    config = batch.config
+    filters = round(config["beta"] * config["per_location"])
+    return len(batch.seeds) * config["steps"] * config["batch_size"] * (65 + filters)
+
+
 @dataclass
 class SweepSummary:
     """What :func:`run_sweep` did: runs in the grid, found cached, computed now; batches run."""
@@ -602,7 +612,7 @@ def run_sweep(
 
     try:
         if batches and executor == "local":
-            _run_local(batches, workers, on_done)
+            _run_local(sorted(batches, key=_cost, reverse=True), workers, on_done)  # longest first: short tail
         elif batches:
             _run_submitit(batches, cache_dir, options, submitit_cluster, on_done, poll_seconds)
     except KeyboardInterrupt:
