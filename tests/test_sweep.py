@@ -249,3 +249,10 @@ def test_a_failed_slurm_job_does_not_stop_the_others(tmp_path):
     with pytest.raises(sweep.SweepFailed, match="1 of 2 jobs failed.*vocab"):
         sweep._run_submitit([good, bad], tmp_path / "cache", {"timeout_min": 5}, "local", delivered.extend, 0.2)
     assert [r["seed"] for r in delivered] == [1] and len(list((tmp_path / "cache" / "runs").rglob("*.json"))) == 1
+
+
+def test_a_config_survives_the_trip_to_a_worker_and_back():
+    probs = [[1 / 8] * 8] * 4
+    config = TokenConfig(**TINY, token_magnitudes=(1, 2, 1, 1, 1, 1, 1, 1), wildcard_probs=probs, redraw=1)
+    again = sweep.config_from_dict(json.loads(json.dumps(sweep.config_dict(config))))
+    assert sweep.run_key(again, 3) == sweep.run_key(config, 3)  # else the run would never count as cached
