@@ -11,6 +11,7 @@ COMMANDS = {
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
     "readme": "rewrite the README's headline tables from figures/*/claims.json",
     "site": "build the reading version: a static website of the executed notebooks (build/site)",
+    "sweep": "run a grid of token-task settings x seeds (cached; local cores or Slurm), export a CSV",
 }
 
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.readme import main as run
     elif command == "site":
         from nlcl_utils.site import main as run
+    elif command == "sweep":
+        from nlcl_utils.sweep_cli import main as run
     else:
         print(f"nlcl: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

@@ -108,3 +108,20 @@ def token_metrics(
         "effective_rank_per_rf": erank,
         "scores": scores,
     }
+
+
+def random_span_filters(tasks: TokenTasks, filters: int, generator: torch.Generator) -> Tensor:
+    """Reference filters for chi+/chi-: random unit vectors in the span of each RF's pattern tokens.
+
+    Filter (k, m) of replica r is ``sum_a c_a e_a`` over the tokens a of RF k's plus set (the
+    tokens some global pattern puts at k), ``c ~ N(0, I)`` i.i.d., normalized; float64,
+    ``[R, K, filters, d]``. Their :func:`token_metrics` are what a network gets that knows
+    *which* tokens matter at each RF but has not specialized its filters to single tokens (with
+    one-hot embeddings chi- = 0 exactly and chi+ < 1). Draws come from ``generator`` in a fixed
+    order, so the same tasks and generator state give the same filters.
+    """
+    plus = tasks.plus_mask().to(torch.float64)  # [R, K, V]
+    r, k, v = plus.shape
+    coeff = torch.randn(r, k, filters, v, generator=generator, dtype=torch.float64) * plus.unsqueeze(2)
+    w = torch.einsum("rkmv,rvd->rkmd", coeff, tasks.embeddings.to(torch.float64))
+    return w / w.norm(dim=-1, keepdim=True).clamp(min=_EPS)

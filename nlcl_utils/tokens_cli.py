@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net.add_argument("--out-dim", type=int, default=d.out_dim, help="output dimension")
     net.add_argument("--activation", choices=ACTIVATION_NAMES, default=d.activation)
-    net.add_argument("--slope", type=_finite_float, default=d.slope, help="negative slope of leaky_relu")
+    net.add_argument(
+        "--slope", type=_finite_float, default=0.05, help="leaky_relu slope (reference code's; TokenConfig: 0.1)"
+    )
     net.add_argument("--bn", action=argparse.BooleanOptionalAction, default=d.bn, help="BatchNorm on the hidden units")
     net.add_argument(
         "--bn-mean-grad",

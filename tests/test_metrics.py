@@ -8,6 +8,7 @@ from nlcl_utils.data.tokens import TokenTaskSpec, make_tasks
 from nlcl_utils.metrics import (
     chi_scores,
     effective_rank,
+    random_span_filters,
     selective_fraction,
     token_coverage,
     token_metrics,
@@ -80,3 +81,14 @@ def test_selective_fraction_threshold():
     first = torch.tensor([[[[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]]], dtype=torch.float64)  # cos 1 and 1/sqrt(2)
     assert selective_fraction(first, emb).item() == 0.5
     assert selective_fraction(first, emb, threshold=0.7).item() == 1.0
+
+
+def test_random_span_filters_stay_in_the_plus_span():
+    tasks = make_tasks(SPEC, [1, 2], dtype=torch.float64)
+    w = random_span_filters(tasks, 25, torch.Generator().manual_seed(0))
+    assert w.shape == (2, 10, 25, 20) and torch.allclose(w.norm(dim=-1), torch.ones(2, 10, 25, dtype=torch.float64))
+    m = token_metrics(w, tasks)
+    assert (m["chi_minus"] == 0).all()  # one-hot: the span of the plus tokens is orthogonal to the others
+    assert ((m["chi_plus"] > 0.3) & (m["chi_plus"] < 1)).all()  # random combinations: far from one token
+    again = random_span_filters(tasks, 25, torch.Generator().manual_seed(0))
+    assert torch.equal(w, again)
