@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 ## Regenerate every notebook, its figures and figures/MANIFEST.json (committed outputs).
 figures: $(STAMP)
 	$(BIN)/nlcl figures
+	$(BIN)/nlcl readme
 
 ## Smoke-run every notebook with small parameters; writes only under build/.
 figures-quick: $(STAMP)

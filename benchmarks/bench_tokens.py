@@ -1,4 +1,4 @@
-"""Benchmark of the token engine in the paper's main setting (PAPER.md section 5).
+"""Benchmark of the token engine in the paper's main setting (docs/theory.md section 6).
 
 Measures, each configuration in a fresh subprocess (one torch thread):
 * CPU seconds (``time.process_time``) and wall seconds per 5000-step run for R = 1, 8, 32

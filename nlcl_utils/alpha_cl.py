@@ -1,6 +1,6 @@
 """alpha-CL: contrastive losses, pairwise importance alpha, contrastive covariance C_alpha.
 
-Conventions (``../shared/PAPER.md`` section 2). A batch holds N samples with two views;
+Conventions (``docs/theory.md`` sections 1-2). A batch holds N samples with two views;
 ``f1, f2`` are the outputs of the first and second view, shape ``[..., N, D]`` (any leading
 replica dims). Distances are halved squared norms:
 

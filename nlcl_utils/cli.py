@@ -8,13 +8,14 @@ import sys
 COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+    "readme": "rewrite the README's headline tables from figures/*/claims.json",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: nlcl {figures,tokens} [options]\n")
+        print(f"usage: nlcl {{{','.join(COMMANDS)}}} [options]\n")
         for name, text in COMMANDS.items():
             print(f"  {name:<8} {text}")
         print("\n'nlcl COMMAND --help' lists a command's options.")
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":
         from nlcl_utils.tokens_cli import main as run
+    elif command == "readme":
+        from nlcl_utils.readme import main as run
     else:
         print(f"nlcl: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

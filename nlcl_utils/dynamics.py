@@ -1,6 +1,6 @@
 """One-layer population dynamics under uniform alpha, with exact Gaussian-mixture moments.
 
-Setting (``../shared/PAPER.md`` section 3). One node ``f = h(w^T x)`` with the LeakyReLU
+Setting (``docs/theory.md`` section 3). One node ``f = h(w^T x)`` with the LeakyReLU
 family ``h(u) = u`` for ``u > 0`` and ``slope * u`` otherwise (``slope = 0``: ReLU,
 ``slope = 1``: linear; homogeneous for every slope, gate ``h'(u) = slope + (1 - slope) 1[u > 0]``).
 Data: a :class:`~nlcl_utils.data.mixture.MixtureTask` (centres ``mu_c``, weights ``pi_c``,
@@ -120,7 +120,7 @@ def a_times_w(task: MixtureTask, w: Tensor, slope: float | Tensor) -> Tensor:
 
 
 def projected_flow(task: MixtureTask, w: Tensor, slope: float | Tensor) -> Tensor:
-    """``(I - w w^T) A(w) w`` for unit ``w`` (the issue's formula; not renormalized), ``[..., d]``."""
+    """``(I - w w^T) A(w) w`` for unit ``w`` ``[..., d]`` (docs/theory.md section 3; not renormalized)."""
     aw = a_times_w(task, w, slope)
     return aw - (aw * w).sum(-1, keepdim=True) * w
 

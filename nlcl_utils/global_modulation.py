@@ -1,6 +1,6 @@
 """Global modulation in closed form: two global classes, one homogeneous filter per RF.
 
-Model (``../shared/PAPER.md`` section 4). A global class ``z`` in {0, 1} with
+Model (``docs/theory.md`` section 5). A global class ``z`` in {0, 1} with
 ``P(z=1) = p1``, ``p0 = 1 - p1``. Given z, the K receptive fields (RFs) are independent; RF k
 shows one of T tokens, token t with probability ``probs[z, k, t]`` and embedding
 ``emb[k, t] in R^d``. RF k has a single filter ``w_k`` (M = 1) with a homogeneous activation

@@ -1,4 +1,4 @@
-"""What the trained filters of the receptive-field network have learned (PAPER.md section 5).
+"""What the trained filters of the receptive-field network have learned (``docs/theory.md`` section 6).
 
 Shapes: filters ``first [R, K, M, d]`` (filter m of RF k), token embeddings ``[R, V, d]``,
 ``plus [R, K, V]`` bool (token a appears at RF k in at least one global pattern, from

@@ -5,7 +5,7 @@ Two networks, both following the *model protocol* that :func:`nlcl_utils.train.t
 ``param_names`` (names of the snapshots) and ``loss_and_grads(batch) -> (loss [R], grads)``
 where ``batch = (view1, view2)``.
 
-* :class:`ReceptiveFieldNet`, the two-layer network of ``../shared/PAPER.md`` section 4/5:
+* :class:`ReceptiveFieldNet`, the two-layer network of ``docs/theory.md`` sections 4 and 6:
   first layer ``first [R, K, M, d]`` (filter m of receptive field k), activation h, optional
   BatchNorm over the K*M hidden units (no affine parameters, biased batch variance, eps
   ``bn_eps``, statistics of each view's batch separately, as when the two views go through the

@@ -14,6 +14,7 @@ not in SPEC looks like a parameter (a misspelled override such as ``n_init=5``).
 from __future__ import annotations
 
 import difflib
+import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ class Float(Spec):
 
     def describe(self) -> str:
         rng = _range_text(self.min, self.max, self.min_exclusive, self.max_exclusive)
-        return "a number" + (f" {rng}" if rng else "")
+        return "a finite number" + (f" {rng}" if rng else "")
 
     def check(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -83,7 +84,7 @@ class Float(Spec):
                 f"parameter {name!r}: expected {self.describe()}, got {value!r} ({type(value).__name__})"
             )
         value = float(value)
-        bad = value != value  # NaN
+        bad = not math.isfinite(value)  # NaN and +-inf are never a valid setting
         if self.min is not None:
             bad |= value <= self.min if self.min_exclusive else value < self.min
         if self.max is not None:
@@ -198,3 +199,53 @@ def validate(namespace: Mapping[str, Any], spec: Mapping[str, Spec]) -> types.Si
             raise ParameterError(f"parameter {name!r} is missing: it must be {rule.describe()}")
         values[name] = rule.check(name, namespace[name])
     return types.SimpleNamespace(**values)
+
+
+@dataclass(frozen=True)
+class OrNone(Spec):
+    """``None`` or a value satisfying ``item``."""
+
+    item: Spec
+
+    def describe(self) -> str:
+        return f"None or {self.item.describe()}"
+
+    def check(self, name: str, value: Any) -> Any:
+        return None if value is None else self.item.check(name, value)
+
+
+def infer_spec(name: str, default: Any) -> Spec:
+    """The obvious specification of a parameter from its default value.
+
+    bool -> :class:`Bool`, int -> :class:`Int`, float -> :class:`Float` (finite, ints accepted),
+    str -> :class:`Str`, non-empty list/tuple -> :class:`List` of the items' common spec (a list
+    mixing ints and floats is a list of floats). Ranges are never guessed: give them
+    explicitly. Raises ValueError when the default says nothing about the type (None, an empty
+    list, a dict), naming the parameter.
+    """
+    if isinstance(default, bool):
+        return Bool()
+    if isinstance(default, int):
+        return Int()
+    if isinstance(default, float):
+        return Float()
+    if isinstance(default, str):
+        return Str()
+    if isinstance(default, (list, tuple)) and default:
+        kinds = {type(v) for v in default}
+        if kinds <= {int, float} and float in kinds:
+            return List(Float())
+        if len(kinds) == 1:
+            return List(infer_spec(f"{name}[0]", default[0]))
+    raise ValueError(
+        f"parameter {name!r}: cannot infer a type from its default {default!r}; give an explicit spec in ranges="
+    )
+
+
+def specs_from_defaults(defaults: Mapping[str, Any], ranges: Mapping[str, Spec] | None = None) -> dict[str, Spec]:
+    """One spec per parameter: ``ranges[name]`` where given, else :func:`infer_spec` of its default."""
+    ranges = dict(ranges or {})
+    unknown = sorted(set(ranges) - set(defaults))
+    if unknown:
+        raise ValueError(f"ranges: {unknown} are not parameters of this notebook; parameters: {', '.join(defaults)}")
+    return {name: ranges[name] if name in ranges else infer_spec(name, value) for name, value in defaults.items()}

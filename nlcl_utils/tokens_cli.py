@@ -4,7 +4,7 @@ Example::
 
     nlcl tokens --activation relu --beta 5 --bn --loss infonce --seeds 1-8 --steps 5000 --out results.json
 
-Every setting of ``../shared/PAPER.md`` section 5 is a flag whose default is the paper's value
+Every setting of ``docs/theory.md`` section 6 is a flag whose default is the paper's value
 (see ``nlcl tokens --help``). All seeds run as one batched computation. Prints a per-seed table
 and writes JSON ``{"config": {...}, "runs": [{"seed", "chi_plus", "chi_minus", "final_loss",
 "nan", ...}], "summary": {...}, "cpu_seconds", "wall_seconds"}``.

@@ -26,7 +26,7 @@ go on. Progress bar: tqdm, off when ``progress=False`` or the environment sets
 ``TQDM_DISABLE`` to a non-empty value other than ``0``/``false``.
 
 The experiment-level entry point for the token task is :func:`run_tokens` with a
-:class:`TokenConfig` (every setting of ``../shared/PAPER.md`` section 5, paper defaults).
+:class:`TokenConfig` (every setting of ``docs/theory.md`` section 6, paper defaults).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def _sgd_update(
 
 @dataclass(frozen=True)
 class TokenConfig(TokenTaskSpec):
-    """Every setting of the hierarchical-token experiment (defaults: PAPER.md section 5).
+    """Every setting of the hierarchical-token experiment (defaults: the paper's, ``docs/theory.md`` section 6).
 
     Task: the fields of :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw), inherited,
     so a config is one flat record (CLI flags, JSON). Network: beta (M = beta * per_location

@@ -1,6 +1,6 @@
 """Why a linear two-layer network cannot specialize: rotation symmetry and population dynamics.
 
-Setting: the receptive-field (RF) network of ``../shared/PAPER.md`` sections 4-5 on token data.
+Setting: the receptive-field (RF) network of ``docs/theory.md`` sections 4 and 6 on token data.
 RF k has M filters, the rows of ``W_k = first[:, k]`` (``first [R, K, M, d]``); hidden unit
 ``(k, m)`` is ``h(w_km^T x_k)``; the top layer ``top [R, out, K*M]`` (column ``k*M + m`` reads
 hidden unit (k, m)) gives ``f = sum_k V_k h(W_k x_k)`` with ``V_k = top[:, :, k*M:(k+1)*M]``

@@ -1,4 +1,4 @@
-"""Closed form of global modulation (PAPER.md section 4) against autograd on exact moments."""
+"""Closed form of global modulation (docs/theory.md section 5) against autograd on exact moments."""
 
 import pytest
 import torch

@@ -34,7 +34,7 @@ def test_valid_parameters_pass_and_are_converted():
         ({"batch_size": -4}, r"parameter 'batch_size': expected an integer >= 2, got -4"),
         ({"batch_size": 8.5}, r"parameter 'batch_size': expected an integer >= 2, got 8.5 \(float\)"),
         ({"batch_size": True}, r"parameter 'batch_size'"),
-        ({"tau": 0.0}, r"parameter 'tau': expected a number > 0.0"),
+        ({"tau": 0.0}, r"parameter 'tau': expected a finite number > 0.0"),
         ({"tau": "0.1"}, r"parameter 'tau'.*\(str\)"),
         (
             {"activation": "rellu"},
@@ -57,22 +57,75 @@ def test_missing_parameter():
         params.validate(ns, SPEC)
 
 
-def test_claims_pass_fail_and_json(tmp_path, capsys):
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_rejected(value):
+    with pytest.raises(params.ParameterError, match="parameter 'tau': expected a finite number"):
+        params.validate(namespace(tau=value), SPEC)
+
+
+def test_specs_inferred_from_defaults():
+    defaults = {"n": 3, "tau": 0.1, "flag": False, "name": "relu", "taus": [0.1, 1], "sizes": [2, 4]}
+    specs = params.specs_from_defaults(defaults, ranges={"n": params.Int(min=1)})
+    assert specs["n"] == params.Int(min=1)
+    assert isinstance(specs["tau"], params.Float) and isinstance(specs["flag"], params.Bool)
+    assert specs["taus"] == params.List(params.Float()) and specs["sizes"] == params.List(params.Int())
+    with pytest.raises(ValueError, match="parameter 'mnist_dir': cannot infer a type"):
+        params.specs_from_defaults({"mnist_dir": None})
+    with pytest.raises(ValueError, match=r"ranges: \['nn'\] are not parameters"):
+        params.specs_from_defaults(defaults, ranges={"nn": params.Int()})
+    assert params.OrNone(params.Str()).check("mnist_dir", None) is None
+
+
+def test_claims_kinds_intervals_and_json(tmp_path, capsys):
     c = claims.Claims("99_test")
-    assert c.check("small error", 1e-12, 1e-8, "<=")
-    assert not c.check("big enough", 0.5, 0.9, ">=")
-    assert not c.check("nan never passes", float("nan"), 1.0, "<=")
-    c.finding("paper number", 0.7, expected=">= 0.9", note="differs because ...")
+    assert c.identity("small error", "T0.1", measured=1e-12, op="<=", threshold=1e-8, threshold_source="round-off")
+    assert not c.prediction("big enough", "T1.1", measured=0.5, op=">=", threshold=0.9, threshold_source="theory")
+    assert not c.implementation("nan never passes", "T0.2", measured=float("nan"), op="<=", threshold=1.0,
+                                threshold_source="x")  # fmt: skip
+    # per-seed: the mean passes but the interval's lower bound does not
+    assert not c.prediction("noisy gain", "T2.1", per_seed=[0.9, -0.5, 1.0, 0.8], op=">", threshold=0.0,
+                            threshold_source="sign")  # fmt: skip
+    assert c.prediction("solid gain", "T2.1", per_seed=[0.9, 0.7, 1.0, 0.8], op=">", threshold=0.0,
+                        threshold_source="sign")  # fmt: skip
+    assert c.prediction(
+        "exact count", "T1.2", per_seed=[8, 8, 8], op="==", threshold=8, threshold_source="one per cluster"
+    )
+    assert not c.prediction("one seed off", "T1.2", per_seed=[8, 7, 8], op="==", threshold=8,
+                            threshold_source="one per cluster")  # fmt: skip
+    c.finding("paper number", "T3.5", per_seed=[0.7, 0.8], expected=">= 0.9", note="differs because ...")
     c.report()
     out = capsys.readouterr().out
-    assert "PASS  small error" in out and "FAIL  big enough" in out and "1/3 claims hold" in out
+    assert out.index("Predictions") < out.index("Identities") < out.index("Findings")
+    assert "PASS  T0.1  small error" in out and "FAIL  T1.1  big enough" in out
+    assert "2/5 predictions hold; 1/2 checks hold; 1 findings" in out
     data = json.loads(c.save(tmp_path).read_text())
-    assert data["notebook"] == "99_test"
-    assert [x["pass"] for x in data["claims"]] == [True, False, False]
-    assert data["findings"][0]["expected"] == ">= 0.9"
-    with pytest.raises(AssertionError, match="big enough: measured 0.5, needs >= 0.9"):
+    assert claims.schema_errors(data) == []
+    by_name = {x["name"]: x for x in data["claims"]}
+    assert by_name["nan never passes"]["measured"] is None  # strict JSON: no NaN
+    assert by_name["noisy gain"]["tested"] == "interval lower bound" and by_name["noisy gain"]["interval"][0] < 0
+    assert by_name["exact count"]["tested"] == "every seed"
+    with pytest.raises(AssertionError, match="T1.1 big enough: measured 0.5 \\(value\\), needs >= 0.9"):
         c.assert_all()
     with pytest.raises(ValueError, match="op"):
-        c.check("x", 1, 1, "=<")
+        c.prediction("x", "T1.1", measured=1, op="=<", threshold=1, threshold_source="x")
     with pytest.raises(ValueError, match="twice"):
-        c.check("small error", 1, 1, "==")
+        c.identity("small error", "T0.1", measured=1, op="==", threshold=1, threshold_source="x")
+    with pytest.raises(ValueError, match="statement id"):
+        c.prediction("y", "1.1", measured=1, op="==", threshold=1, threshold_source="x")
+    with pytest.raises(ValueError, match="threshold_source"):
+        c.prediction("y", "T1.1", measured=1, op="==", threshold=1, threshold_source=" ")
+    with pytest.raises(ValueError, match="exactly one of measured"):
+        c.prediction("y", "T1.1", measured=1, per_seed=[1], op="==", threshold=1, threshold_source="x")
+
+
+def test_interval_is_deterministic_and_contains_the_mean():
+    values = [0.1, 0.4, 0.35, 0.2, 0.3, 0.25, 0.5, 0.15]
+    mean, low, high = claims.interval(values)
+    assert (mean, low, high) == claims.interval(values)
+    assert low < mean < high and low >= min(values) and high <= max(values)
+    assert claims.interval([2.0]) == (2.0, 2.0, 2.0)
+
+
+def test_schema_errors_catch_missing_fields():
+    bad = {"notebook": "x", "claims": [{"name": "a", "measured": 1, "pass": True}], "findings": []}
+    assert any("missing or unexpected" in e for e in claims.schema_errors(bad))

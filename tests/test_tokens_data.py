@@ -1,4 +1,4 @@
-"""Hierarchical token generator: follows PAPER.md section 5, per-replica seeding, clear errors."""
+"""Hierarchical token generator: follows docs/theory.md section 6, per-replica seeding, clear errors."""
 
 import pytest
 import torch

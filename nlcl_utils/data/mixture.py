@@ -1,6 +1,6 @@
 """Mixture of Gaussians with two within-component views (the 1-layer data model).
 
-Data model (``../shared/PAPER.md`` section 3). ``C`` components in ``R^d`` with centres
+Data model (``docs/theory.md`` section 3). ``C`` components in ``R^d`` with centres
 ``mu_c`` (``centres``, ``[C, d]``), weights ``pi_c`` (``weights``, ``[C]``, summing to 1) and an
 isotropic within-component spread ``sigma`` (``noise``). A sample is a component label
 ``c ~ pi``; its two views are two *independent* draws from that component,

@@ -1,4 +1,4 @@
-"""Hierarchical token data (``../shared/PAPER.md`` section 5), batched over replicas.
+"""Hierarchical token data (``docs/theory.md`` section 6), batched over replicas.
 
 The task of one replica (drawn from its *task* generator):
 

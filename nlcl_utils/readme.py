@@ -1,0 +1,95 @@
+"""The README's headline numbers, generated from the committed ``figures/*/claims.json``.
+
+The README quotes measured numbers only inside generated blocks, one per notebook::
+
+    <!-- headline:01_one_layer_local_optima -->
+    | statement | prediction | measured [95% interval] | threshold | verdict |
+    ...
+    <!-- /headline -->
+
+Only ``prediction`` claims appear (identities and implementation checks are not evidence),
+with their findings listed below the table. ``nlcl readme`` rewrites the blocks in place
+(``make figures`` runs it after regenerating), and a test checks that the committed README
+equals what this module renders, so the README cannot drift from the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from nlcl_utils.claims import rounded
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+README = REPO_ROOT / "README.md"
+FIGURES = REPO_ROOT / "figures"
+BLOCK = re.compile(r"(<!-- headline:(?P<name>[0-9]{2}_[A-Za-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /headline -->)", re.S)
+
+
+def _value(entry: dict) -> str:
+    text = rounded(entry["measured"]) if entry["measured"] is not None else "non-finite"
+    if entry.get("interval"):
+        low, high = entry["interval"]
+        text += f" [{rounded(low)}, {rounded(high)}], {len(entry['per_seed'])} seeds"
+    return text
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(name: str, figures_dir: Path = FIGURES) -> str:
+    """The Markdown block body for notebook ``name`` from its claims.json."""
+    path = figures_dir / name / "claims.json"
+    if not path.exists():
+        return f"*No claims.json yet for {name}: run `make figures`.*\n"
+    data = json.loads(path.read_text())
+    predictions = [c for c in data["claims"] if c["kind"] == "prediction"]
+    lines = [
+        "| statement | prediction | measured | threshold | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in predictions:
+        verdict = "holds" if c["pass"] else "**fails**"
+        tested = "" if c["tested"] == "value" else f" ({c['tested']})"
+        lines.append(
+            f"| {c['statement']} | {_cell(c['name'])} | {_value(c)} | {c['op']} {rounded(c['threshold'])}{tested} "
+            f"| {verdict} |"
+        )
+    checks = len(data["claims"]) - len(predictions)
+    lines.append("")
+    lines.append(
+        f"{len(predictions)} predictions; {checks} identity and implementation checks "
+        f"(all in `figures/{name}/claims.json`)."
+    )
+    if data["findings"]:
+        lines.append("Findings (reported, not asserted):")
+        lines.append("")
+        for f in data["findings"]:
+            lines.append(f"* {f['statement']} {_cell(f['name'])}: {_value(f)} (expected: {_cell(f['expected'])})")
+    return "\n".join(lines) + "\n"
+
+
+def update(text: str, figures_dir: Path = FIGURES) -> str:
+    """``text`` (a README) with every headline block re-rendered."""
+    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name"), figures_dir) + m.group(4), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nlcl readme", description="Rewrite the README's generated headline blocks.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date; change nothing")
+    args = parser.parse_args(argv)
+    old = README.read_text()
+    new = update(old)
+    if args.check:
+        if new != old:
+            print("nlcl readme: README.md headline blocks are out of date; run `nlcl readme`", file=sys.stderr)
+            return 1
+        return 0
+    if new != old:
+        README.write_text(new)
+    print(f"nlcl readme: {len(BLOCK.findall(new))} headline blocks up to date", file=sys.stderr)
+    return 0
