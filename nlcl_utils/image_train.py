@@ -1,10 +1,12 @@
-"""The image experiment: one config, many seeds batched, the SGD loop of :mod:`nlcl_utils.train`.
+"""The image experiment: configs x seeds, trained in lockstep with the SGD loop of :mod:`nlcl_utils.train`.
 
 :class:`ImageConfig` holds every setting (network, loss, optimizer, augmentation);
-:func:`run_images` builds :class:`nlcl_utils.image_net.DenseReceptiveFieldNet` for the seeds
-(one replica per seed: its init and its data stream depend on that seed only), trains it with
-:func:`nlcl_utils.train.train` (SGD, momentum, weight decay, NaN guard) on two-view batches
-from :class:`nlcl_utils.data.images.ViewSampler` and returns an :class:`ImageRun`.
+:func:`run_images` builds one :class:`nlcl_utils.image_net.DenseReceptiveFieldNet` per config
+for the seeds (one replica per seed: its init and its data stream depend on that seed only),
+wraps them in a :class:`NetworkGroup` so that every config sees the same two-view batches from
+one :class:`nlcl_utils.data.images.ViewSampler`, trains the group with
+:func:`nlcl_utils.train.train` (SGD, momentum, weight decay, NaN guard) and returns one
+:class:`ImageRun` per config. ``TrainResult.cpu_seconds`` of each run is the whole group's.
 
 Defaults follow the token experiment of the same network (BN with gradients through the batch
 mean but not the variance, no affine BN, InfoNCE tau = 0.1, SGD lr 0.02, momentum 0.9, weight

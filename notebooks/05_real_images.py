@@ -19,8 +19,10 @@
 #
 # **Data.** No download is possible here: by default scikit-learn's bundled 8×8 digits (1,797
 # images; RFs of 4×4 pixels). Setting `mnist_dir` to a folder of MNIST IDX files (gzip or
-# not) runs the same notebook on real MNIST (RFs of 14×14); the notebook prints which data it
-# used and stops with an error naming the file if the folder is unusable.
+# not) runs the same notebook on real MNIST (RFs of 14×14), e.g.
+# `nlcl figures --only 05 -p mnist_dir /path/to/mnist` (outputs under `build/custom/`); the
+# notebook prints which data it used and stops with an error naming the file if the folder is
+# unusable.
 
 # %%
 import dataclasses
@@ -43,7 +45,7 @@ mnist_max_test = 2000  # with mnist_dir: the first this many test images
 test_fraction = 0.3  # digits only: held-out fraction (stratified split)
 split_seed = 0  # digits only: seed of the train/test split
 grid = 2  # the image is cut into grid x grid receptive fields
-betas = [1, 2, 5]  # over-parameterization: M = filters_per_beta * beta filters per receptive field
+betas = [1, 2, 5]  # over-parameterization: filters_per_beta * beta filters per receptive field
 filters_per_beta = 10  # M / beta (the paper's MNIST setting)
 seeds = [1, 2, 3, 4, 5]  # one replica per seed (init and data stream), batched
 steps = 2000  # SGD steps (minibatches of batch_size)
