@@ -26,6 +26,7 @@ The quadratic loss is the uniform-alpha case, ``alpha_ij = 1 / (N (N - 1))``:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -225,32 +226,38 @@ def kernel_inter_term(alpha: Tensor, a: Tensor) -> Tensor:
 
 def fit_kernel_features(
     alpha: Tensor, rank: int | None = None, iters: int = 2000, seed: int = 0
-) -> tuple[Tensor, float]:
+) -> tuple[Tensor, float | Tensor]:
     """Best non-negative kernel approximation of alpha's symmetric off-diagonal part.
 
-    Fits ``phi >= 0`` ([N, rank], default rank N) minimizing
+    alpha: [N, N] or batched [..., N, N] (one independent fit per leading index).
+    Fits ``phi >= 0`` ([..., N, rank], default rank N) minimizing
     ``sum_{i != j} (S_ij - (phi phi^T)_ij)^2`` with ``S = (alpha + alpha^T)/2`` by damped
     multiplicative updates (symmetric NMF; the diagonal is free because the contrastive
     covariance never uses it). Returns ``(phi, relative_residual)`` where the residual is
-    ``|off(S - phi phi^T)|_F / |off(alpha)|_F``. Asymmetry of alpha is not fitted: measure
-    it separately (it is what no kernel can represent).
+    ``|off(S - phi phi^T)|_F / |off(alpha)|_F`` (a float for a single alpha, a tensor [...]
+    for a batch). Asymmetry of alpha is not fitted: measure it separately (it is what no
+    kernel can represent). The start is drawn from ``seed`` for the whole batch at once.
     """
     n = alpha.shape[-1]
     rank = n if rank is None else rank
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"rank: must be an integer >= 1, got {rank!r}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+        raise ValueError(f"iters: must be an integer >= 0, got {iters!r}")
     off = 1.0 - torch.eye(n, dtype=alpha.dtype)
-    sym = 0.5 * (alpha + alpha.T) * off
+    sym = symmetric_off_diagonal(alpha)
     gen = torch.Generator().manual_seed(seed)
-    scale = math.sqrt(max(sym.mean().item(), 1e-30) / rank)
-    phi = scale * (0.5 + torch.rand(n, rank, generator=gen, dtype=alpha.dtype))
+    scale = (sym.mean((-1, -2), keepdim=True).clamp(min=1e-30) / rank).sqrt()
+    phi = scale * (0.5 + torch.rand(*alpha.shape[:-2], n, rank, generator=gen, dtype=alpha.dtype))
     for _ in range(iters):
         # Target with the diagonal filled by the current model, so only off-diagonal entries drive the fit.
-        gram = phi @ phi.T
-        target = sym + torch.diag(torch.diagonal(gram))
+        gram = phi @ phi.transpose(-1, -2)
+        target = sym + torch.diag_embed(torch.diagonal(gram, dim1=-2, dim2=-1))
         numer = target @ phi
         denom = gram @ phi + 1e-300
         phi = phi * (0.5 + 0.5 * numer / denom)
-    resid = ((sym - phi @ phi.T) * off).norm() / (alpha * off).norm()
-    return phi, float(resid)
+    resid = ((sym - phi @ phi.transpose(-1, -2)) * off).norm(dim=(-2, -1)) / (alpha * off).norm(dim=(-2, -1))
+    return phi, float(resid) if alpha.dim() == 2 else resid
 
 
 def pair_features(alpha: Tensor) -> Tensor:
@@ -276,3 +283,135 @@ def pair_features(alpha: Tensor) -> Tensor:
 def asymmetry(alpha: Tensor) -> Tensor:
     """``|alpha - alpha^T|_F / |alpha|_F`` over the last two dims: 0 for a kernel."""
     return (alpha - alpha.transpose(-1, -2)).norm(dim=(-2, -1)) / alpha.norm(dim=(-2, -1))
+
+
+def symmetric_off_diagonal(alpha: Tensor) -> Tensor:
+    """``(alpha + alpha^T)/2`` with a zero diagonal, [..., N, N]: the only part of alpha the
+    inter-sample term of C_alpha sees."""
+    off = 1.0 - torch.eye(alpha.shape[-1], dtype=alpha.dtype, device=alpha.device)
+    return 0.5 * (alpha + alpha.transpose(-1, -2)) * off
+
+
+def constant_features(alpha: Tensor) -> Tensor:
+    """The best constant kernel for alpha: one feature ``sqrt(c)`` at every sample, [..., N, 1].
+
+    ``c`` is the mean of alpha's symmetric off-diagonal entries, the entrywise least-squares
+    constant (the criterion :func:`fit_kernel_features` uses). The baseline of the kernel fits.
+    """
+    n = alpha.shape[-1]
+    c = symmetric_off_diagonal(alpha).sum((-1, -2)) / (n * (n - 1))
+    return c.sqrt()[..., None, None].expand(*alpha.shape[:-2], n, 1)
+
+
+def covariance_error(alpha: Tensor, approx: Tensor, a: Tensor) -> Tensor:
+    """How much of alpha's inter-sample covariance ``approx`` misses, [...].
+
+    ``|I(alpha) - I(approx)|_F / |I(alpha)|_F`` with ``I(.) = sum_{i != j} (.)_ij (a_i - a_j)(a_i - a_j)^T``
+    (:func:`kernel_inter_term`). alpha, approx: [..., N, N]; a: [..., N, p]. 0 means the
+    approximation gives the same inter-sample covariance; 1 is what ``approx = 0`` gives.
+    """
+    if alpha.shape != approx.shape:
+        raise ValueError(f"approx: must have alpha's shape {tuple(alpha.shape)}, got {tuple(approx.shape)}")
+    exact = kernel_inter_term(alpha, a)
+    return (exact - kernel_inter_term(approx, a)).norm(dim=(-2, -1)) / exact.norm(dim=(-2, -1))
+
+
+@dataclass(frozen=True)
+class AugmentationTerms:
+    """The expectation of ``C_alpha[f]`` over the views, split into three terms, each [..., D, D].
+
+    ``shared``: ``sum_{i != j} alpha_ij (m_i - m_j)(m_i - m_j)^T`` (the augmentation-averaged
+    representation ``m_i = E[f | z_i]``); ``asymmetry``: ``sum_i (col_i - row_i) S_i`` (zero for a
+    symmetric alpha); ``cross_view``: ``sum_i row_i (K_i + K_i^T)`` (zero when the two views are
+    independent given z). ``S_i = Cov(f | z_i)``, ``K_i = Cov(f, f' | z_i)``, ``row_i = beta_i``
+    and ``col_i`` are alpha's row and column sums.
+    """
+
+    shared: Tensor
+    asymmetry: Tensor
+    cross_view: Tensor
+
+    @property
+    def total(self) -> Tensor:
+        return self.shared + self.asymmetry + self.cross_view
+
+
+def augmentation_terms(alpha: Tensor, mean: Tensor, within: Tensor, cross: Tensor | None = None) -> AugmentationTerms:
+    """``E[C_alpha[f] | z_1..z_N]`` when alpha depends only on the contents z (``docs/theory.md`` section 1).
+
+    Both views of sample i have mean ``mean [..., N, D]`` and covariance ``within [..., N, D, D]``
+    given z_i; ``cross [..., N, D, D]`` is the covariance between the two views given z_i (default
+    zero: views independent given z). Samples are independent given their contents. alpha:
+    [..., N, N] (diagonal ignored). For a symmetric alpha and independent views only
+    :attr:`AugmentationTerms.shared` remains.
+    """
+    n = alpha.shape[-1]
+    if mean.shape[-2] != n or within.shape[-3:] != (n, mean.shape[-1], mean.shape[-1]):
+        raise ValueError(
+            f"mean, within: expected [..., N={n}, D] and [..., N={n}, D, D], "
+            f"got {tuple(mean.shape)} and {tuple(within.shape)}"
+        )
+    if cross is not None and cross.shape != within.shape:
+        raise ValueError(f"cross: must have within's shape {tuple(within.shape)}, got {tuple(cross.shape)}")
+    off = alpha * (1.0 - torch.eye(n, dtype=alpha.dtype, device=alpha.device))
+    rows, cols = off.sum(-1), off.sum(-2)
+    shared = kernel_inter_term(off, mean)
+    asym = torch.einsum("...i,...ipq->...pq", cols - rows, within)
+    cross_term = torch.zeros_like(shared)
+    if cross is not None:
+        cross_term = torch.einsum("...i,...ipq->...pq", rows, cross + cross.transpose(-1, -2))
+    return AugmentationTerms(shared, asym, cross_term)
+
+
+def view_moments(values: Tensor, joint: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Exact moments of a finite view distribution: ``(mean [N, D], within [N, D, D], cross [N, D, D])``.
+
+    values: [N, V, D], ``f`` at each of the V possible views of sample i (given its content
+    z_i); joint: [N, V, V], the probability that the first view is v and the second v'. Both
+    views must have the same marginal (rows and columns of each ``joint[i]`` sum alike).
+    """
+    _check_joint(values, joint)
+    marginal = joint.sum(-1)  # [N, V]
+    mean = torch.einsum("nv,nvd->nd", marginal, values)
+    centred = values - mean.unsqueeze(1)
+    within = torch.einsum("nv,nvp,nvq->npq", marginal, centred, centred)
+    cross = torch.einsum("nvw,nvp,nwq->npq", joint, centred, centred)
+    return mean, within, cross
+
+
+def enumerated_view_average(alpha: Tensor, values: Tensor, joint: Tensor, chunk: int = 4096) -> Tensor:
+    """``E[C_alpha[f]]`` by enumerating every joint choice of the two views of all N samples, [D, D].
+
+    Samples are independent; sample i's pair of views is (v, v') with probability
+    ``joint[i, v, v']`` and outputs ``values[i, v]``, ``values[i, v']``. There are ``(V^2)^N``
+    configurations, each weighted by its probability and passed to :func:`contrastive_covariance`
+    (in chunks of ``chunk``), so this is the definition of the expectation, with no algebra.
+    alpha: [N, N], fixed (it must not depend on the views for the result to be meaningful).
+    """
+    _check_joint(values, joint)
+    n, v, d = values.shape
+    pairs = v * v
+    if pairs**n > 10**7:
+        raise ValueError(f"values: (V^2)^N = {pairs}^{n} configurations is too many to enumerate (max 1e7)")
+    total = torch.zeros(d, d, dtype=values.dtype)
+    flat_joint = joint.reshape(n, pairs)
+    for start in range(0, pairs**n, chunk):
+        codes = torch.arange(start, min(start + chunk, pairs**n))
+        digits = torch.stack([(codes // pairs**i) % pairs for i in range(n)], dim=1)  # [B, N]
+        prob = flat_joint.gather(1, digits.T).prod(0)  # [B]
+        first, second = digits // v, digits % v
+        idx = torch.arange(n)
+        f1, f2 = values[idx, first], values[idx, second]  # [B, N, D]
+        total += torch.einsum("b,bpq->pq", prob, contrastive_covariance(f1, f2, alpha.expand(len(codes), n, n)))
+    return total
+
+
+def _check_joint(values: Tensor, joint: Tensor) -> None:
+    if values.dim() != 3 or joint.shape != (values.shape[0], values.shape[1], values.shape[1]):
+        raise ValueError(
+            f"values, joint: expected [N, V, D] and [N, V, V], got {tuple(values.shape)} and {tuple(joint.shape)}"
+        )
+    if (joint < 0).any() or (joint.sum((-1, -2)) - 1).abs().max() > 1e-12:
+        raise ValueError("joint: each sample's view distribution must be non-negative and sum to 1")
+    if (joint.sum(-1) - joint.sum(-2)).abs().max() > 1e-12:
+        raise ValueError("joint: the two views must have the same marginal (row sums = column sums)")

@@ -134,3 +134,67 @@ def test_asymmetry():
 def test_bad_input_names_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call(torch.zeros(4, 2, dtype=DT))
+
+
+def test_batched_fit_matches_single_fit_and_finds_blocks():
+    gen = torch.Generator().manual_seed(3)
+    phi = torch.rand(12, 3, generator=gen, dtype=torch.float64)
+    kernel = phi @ phi.T
+    batch = torch.stack([kernel, 2 * kernel])
+    phis, resid = alpha_cl.fit_kernel_features(batch, rank=3, iters=300, seed=5)
+    single, single_resid = alpha_cl.fit_kernel_features(kernel, rank=3, iters=300, seed=5)
+    assert resid.shape == (2,)
+    assert torch.allclose(phis[0], single, rtol=0, atol=1e-14) and abs(resid[0].item() - single_resid) < 1e-14
+
+
+def test_constant_features_and_covariance_error():
+    gen = torch.Generator().manual_seed(4)
+    a = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
+    uniform = alpha_cl.uniform_alpha(6).expand(2, 6, 6)
+    phi = alpha_cl.constant_features(uniform)
+    assert phi.shape == (2, 6, 1)
+    assert alpha_cl.covariance_error(uniform, phi @ phi.transpose(-1, -2), a).max() < 1e-14
+    assert torch.allclose(
+        alpha_cl.covariance_error(uniform, torch.zeros_like(uniform), a), torch.ones(2, dtype=torch.float64)
+    )
+
+
+def _random_views(gen, n=3, v=2, d=2, correlated=False):
+    values = torch.randn(n, v, d, generator=gen, dtype=torch.float64)
+    marginal = torch.rand(n, v, generator=gen, dtype=torch.float64) + 0.2
+    marginal = marginal / marginal.sum(-1, keepdim=True)
+    joint = marginal.unsqueeze(-1) * marginal.unsqueeze(-2)
+    if correlated:  # keep the marginals, move mass onto equal views
+        joint = 0.5 * joint + 0.5 * torch.diag_embed(marginal)
+    return values, joint
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+def test_augmentation_terms_equal_enumerated_expectation(correlated):
+    gen = torch.Generator().manual_seed(6 + correlated)
+    values, joint = _random_views(gen, correlated=correlated)
+    alpha = torch.rand(3, 3, generator=gen, dtype=torch.float64)  # asymmetric on purpose
+    terms = alpha_cl.augmentation_terms(alpha, *alpha_cl.view_moments(values, joint))
+    exact = alpha_cl.enumerated_view_average(alpha, values, joint, chunk=7)
+    assert (terms.total - exact).abs().max() < 1e-12
+    assert terms.asymmetry.abs().max() > 1e-3
+    assert (terms.cross_view.abs().max() > 1e-3) == correlated
+
+
+def test_augmentation_terms_symmetric_independent_keep_only_shared():
+    gen = torch.Generator().manual_seed(8)
+    values, joint = _random_views(gen)
+    alpha = torch.rand(3, 3, generator=gen, dtype=torch.float64)
+    terms = alpha_cl.augmentation_terms(alpha + alpha.T, *alpha_cl.view_moments(values, joint))
+    assert terms.asymmetry.abs().max() < 1e-15 and terms.cross_view.abs().max() < 1e-15
+
+
+def test_view_distribution_checks():
+    values = torch.zeros(2, 2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="joint"):
+        alpha_cl.view_moments(values, torch.full((2, 2, 2), 0.3, dtype=torch.float64))
+    skew = torch.tensor([[0.5, 0.5], [0.0, 0.0]], dtype=torch.float64).expand(2, 2, 2)
+    with pytest.raises(ValueError, match="same marginal"):
+        alpha_cl.view_moments(values, skew)
+    with pytest.raises(ValueError, match="rank"):
+        alpha_cl.fit_kernel_features(torch.eye(3, dtype=torch.float64), rank=0)
