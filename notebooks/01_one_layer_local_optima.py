@@ -73,14 +73,14 @@ aug_noises = [0.1, 0.2, 0.4, 0.6, 0.8]  # sigma values of the augmentation compa
 widths = [1, 2, 4, 8, 16, 32, 64]  # n, nodes of the trained one-layer networks
 n_seeds = 8  # trained networks per (loss, activation, width), batched as replicas
 train_losses = ["quadratic", "infonce"]  # uniform-alpha loss and InfoNCE
-train_steps = 1000  # SGD steps
+train_steps = 600  # SGD steps
 batch_size = 128  # samples per SGD step
 lr = 0.04  # SGD step on the paper-form loss (quadratic, or tau * InfoNCE cross-entropy)
 momentum = 0.9  # SGD momentum
 weight_decay = 0.0  # with weight normalization, decay only shrinks the raw norm
 tau_per_node = 0.5  # InfoNCE temperature of the width sweep: tau_per_node * n
 infonce_taus = [0.1, 0.5, 2.0, 10.0]  # InfoNCE temperatures of the single-linear-node runs
-alpha_batches = 50  # batches averaged to estimate C_alpha[x] at a trained node
+alpha_batches = 20  # batches averaged to estimate C_alpha[x] at a trained node
 seed = 0  # inits of the flow and seeds of the trained networks
 
 # %%
@@ -874,7 +874,7 @@ for views, color, mk in (
 axes[0].axhline(P.n_components, color=plotting.COLORS["theory"], lw=0.8, ls=":", label=f"C = {P.n_components}")
 axes[0].set_ylabel("distinct ReLU optima")
 axes[0].set_title("number of optima", fontsize="medium")
-axes[1].set_ylabel("basin of the major optimum (fraction of inits)")
+axes[1].set_ylabel("major basin (fraction of inits)")
 axes[1].set_title("the major pattern's basin", fontsize="medium")
 for ax in axes:
     ax.set_xlabel("within-component spread σ")
@@ -1110,12 +1110,13 @@ for ax, values, ylabel, title in (
             label="mean ± 1.96 SE" if i == 0 else None,
         )
     ax.set_xscale("log")
-    ax.set_xlabel("InfoNCE temperature τ (one linear node, no output normalization)")
+    ax.set_xlabel("InfoNCE temperature τ")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="x-small")
-axes[0].axhline(P.cos_threshold, color=plotting.COLORS["other"], lw=0.8, ls=":")
-fig.suptitle("InfoNCE's local α moves a single linear node off the major pattern")
+axes[0].axhline(P.cos_threshold, color=plotting.COLORS["other"], lw=0.8, ls=":", label=f"|cos| = {P.cos_threshold:g}")
+axes[0].legend(fontsize="x-small")
+fig.suptitle("One linear node, InfoNCE (own τ, no output normalization): local α moves it off the major pattern")
 plotting.savefig(fig, FIG_DIR, "infonce_single_node")
 
 # %% [markdown]
