@@ -603,7 +603,7 @@ print(phase_table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 relu_eq = phase_table[(phase_table.family == "equiangular") & (phase_table.slope == 0.0)]
 slope_eq = phase_table[(phase_table.family == "equiangular") & (phase_table.sigma == P.noise)]
 rand = phase_table[phase_table.family == "random"]
-cos_labels = [f"{c:.3g}" + (" (simplex)" if abs(c - SIMPLEX_COS) < 1e-12 else "") for c in phase_cos]
+cos_labels = [f"{c:.3g}" for c in phase_cos]
 fig, axes = plt.subplots(2, 2, figsize=plotting.FIGSIZE["grid"], layout="constrained")
 for ax, (data, index, what, title) in zip(
     axes.flat[:3],
@@ -625,7 +625,7 @@ for ax, (data, index, what, title) in zip(
         xticklabels=cos_labels,
         cbar_kws={"label": f"count (of C = {P.n_components})"},
     )
-    ax.set_xlabel("pairwise cosine of the centres")
+    ax.set_xlabel(f"pairwise cosine of the centres ({SIMPLEX_COS:.3g}: simplex)")
     ax.set_ylabel("within-component spread σ" if index == "sigma" else "LeakyReLU slope")
     ax.set_title(title, fontsize="medium")
     ax.tick_params(axis="x", labelrotation=45)
@@ -668,7 +668,7 @@ ax.axvline(0.0, color=plotting.COLORS["theory"], lw=0.8, ls=":", label="cosine 0
 ax.set_xlabel("largest pairwise cosine of the centres")
 ax.set_ylabel(f"count (of C = {P.n_components})")
 ax.set_title(f"random directions, σ ∈ {{{', '.join(f'{s:g}' for s in phase_noises)}}}", fontsize="medium")
-ax.legend(fontsize="x-small")
+ax.legend(fontsize="x-small", loc="center", bbox_to_anchor=(0.42, 0.55))
 fig.suptitle("Phase diagram of the ReLU optima (dashed: σ → 0 boundary θ(c) = 8.1°)")
 plotting.savefig(fig, FIG_DIR, "phase_diagram")
 
