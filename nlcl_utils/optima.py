@@ -157,6 +157,58 @@ def component_basins(w: Tensor, centres: Tensor, threshold: float = 0.99, sign_a
     return counts.to(torch.float64) / w.shape[0]
 
 
+@dataclass
+class OptimaSummary:
+    """Distinct optima of one setting and how they sit relative to the centres (:func:`summarize_optima`).
+
+    clusters: the :class:`Clusters` of the converged endpoints; centre_angle: ``[C]`` angle (degrees)
+    from every centre to its nearest optimum; captured: centres with an optimum within the
+    clustering angle ``arccos(threshold)``; converged: endpoints used (of ``total``).
+    """
+
+    clusters: Clusters
+    centre_angle: Tensor
+    captured: int
+    converged: int
+    total: int
+
+    @property
+    def n(self) -> int:
+        return self.clusters.n
+
+    @property
+    def captured_fraction(self) -> float:
+        return self.captured / int(self.centre_angle.numel())
+
+
+def summarize_optima(
+    w: Tensor, converged: Tensor, centres: Tensor, threshold: float = 0.99, sign_aware: bool = False
+) -> OptimaSummary:
+    """Cluster the converged rows of ``w`` ``[B, d]`` (``converged``: ``[B]`` bool) into distinct optima
+    and measure each centre's angle to its nearest optimum (``centres`` ``[C, d]``)."""
+    if converged.shape != w.shape[:1] or converged.dtype != torch.bool:
+        raise ValueError(f"converged: expected a bool tensor of shape [{w.shape[0]}], got {tuple(converged.shape)}")
+    if not bool(converged.any()):
+        raise ValueError("converged: no converged endpoint to cluster")
+    cl = cluster_directions(w[converged], threshold, sign_aware)
+    best = best_cosine_to_centres(cl.directions, centres, sign_aware)
+    angle = torch.rad2deg(torch.arccos(best.clamp(-1.0, 1.0)))
+    return OptimaSummary(cl, angle, int((best >= threshold).sum()), int(converged.sum()), int(w.shape[0]))
+
+
+def equiangular_tilt(cosine: float, n_components: int) -> float:
+    """Angle (degrees) between a centre and the nearest direction that gates out every other centre,
+    for ``C`` centres with pairwise cosine ``cosine`` (the sigma -> 0 tilt of a single-component
+    ReLU optimum, derived in docs/theory.md section 3): 0 for ``cosine <= 0``, else
+    ``arccos sqrt(1 - (C - 1) c^2 / (1 + (C - 2) c))``."""
+    c, k = float(cosine), int(n_components)
+    if k < 2 or not (-1.0 / (k - 1) - 1e-12 <= c < 1.0):
+        raise ValueError(f"cosine: must lie in [-1/(C-1), 1) for C = {k}, got {cosine!r}")
+    if c <= 0:
+        return 0.0
+    return math.degrees(math.acos(math.sqrt(1.0 - (k - 1) * c * c / (1.0 + (k - 2) * c))))
+
+
 def _check_probs(p: Tensor) -> Tensor:
     p = torch.as_tensor(p, dtype=torch.float64)
     if p.dim() != 1 or p.numel() < 1 or bool((p < 0).any()) or float(p.sum()) > 1 + 1e-12:

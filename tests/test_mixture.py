@@ -22,6 +22,32 @@ def test_simplex_layout_inner_products_and_magnitudes():
     assert task.n_components == 5 and task.dim == 7
 
 
+@pytest.mark.parametrize("cosine", [-1 / 4, -0.1, 0.0, 0.3, 0.9])
+def test_equiangular_layout_has_the_requested_cosine(cosine):
+    task = make_mixture(5, 6, noise=0.2, magnitudes=[2.0, 1, 1, 1, 1], layout="equiangular", cosine=cosine, seed=1)
+    u = task.centres / task.centres.norm(dim=1, keepdim=True)
+    off = ~torch.eye(5, dtype=torch.bool)
+    assert torch.allclose((u @ u.T)[off], torch.full((20,), cosine, dtype=DT), atol=1e-12)
+    assert abs(task.max_pairwise_cosine() - cosine) < 1e-12
+    assert torch.allclose(task.centres.norm(dim=1), torch.tensor([2.0, 1, 1, 1, 1], dtype=DT), atol=1e-12)
+
+
+def test_additive_views_share_the_draw():
+    task = make_mixture(3, 4, noise=0.5, seed=0, views="additive", augment_noise=0.01)
+    gen = torch.Generator().manual_seed(0)
+    x1, x2, labels = task.sample(50_000, gen)
+    d = x1 - x2  # only the augmentation noise differs: covariance 2 s^2 I
+    assert torch.allclose(d.T @ d / 50_000, 2e-4 * torch.eye(4, dtype=DT), atol=2e-5)
+    xc1, xc2 = x1 - x1.mean(0), x2 - x2.mean(0)
+    assert torch.allclose(xc1.T @ xc2 / 50_000, task.cross_view_covariance(), atol=0.02)
+    s1, s2 = task.sampler([0, 1], batch_size=8, dtype=torch.float64)()
+    assert s1.shape == (2, 8, 4) and (s1 - s2).abs().max() < 0.1
+    same = task.with_views("additive")  # augment_noise 0: identical views
+    y1, y2, _ = same.sample(10, gen)
+    assert torch.equal(y1, y2)
+    assert task.with_views("independent").views == "independent"
+
+
 def test_task_depends_only_on_seed():
     a = make_mixture(4, 6, noise=0.1, seed=1)
     b = make_mixture(4, 6, noise=0.1, seed=1)
@@ -92,6 +118,14 @@ def test_sampler_views_share_component():
         (dict(n_components=3, dim=4, noise=0.1, weights=[1.0, -1.0, 1.0]), "weights"),
         (dict(n_components=3, dim=4, noise=0.1, layout="grid"), "layout"),
         (dict(n_components=3, dim=4, noise=0.1, seed=-1), "seed"),
+        (dict(n_components=3, dim=4, noise=0.1, layout="equiangular"), "cosine"),
+        (dict(n_components=3, dim=4, noise=0.1, layout="equiangular", cosine=-0.6), "cosine"),
+        (dict(n_components=3, dim=4, noise=0.1, layout="equiangular", cosine=1.0), "cosine"),
+        (dict(n_components=5, dim=4, noise=0.1, layout="equiangular", cosine=0.0), "dim"),
+        (dict(n_components=3, dim=4, noise=0.1, cosine=0.1), "cosine"),
+        (dict(n_components=3, dim=4, noise=0.1, views="shared"), "views"),
+        (dict(n_components=3, dim=4, noise=0.1, augment_noise=0.1), "augment_noise"),
+        (dict(n_components=3, dim=4, noise=0.1, views="additive", augment_noise=-0.1), "augment_noise"),
     ],
 )
 def test_make_mixture_rejects_bad_input(kwargs, name):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nlcl_utils import optima as op
+from nlcl_utils.data.mixture import make_mixture
 
 DT = torch.float64
 
@@ -110,3 +111,38 @@ def test_bad_input_raises_naming_the_parameter():
         op.coverage_prediction(torch.tensor([0.7, 0.6], dtype=DT), [1])
     with pytest.raises(ValueError, match="widths"):
         op.coverage_prediction(torch.tensor([0.5, 0.5], dtype=DT), [1.5])
+
+
+def test_summarize_optima_counts_and_angles():
+    centres = torch.eye(3, dtype=torch.float64) * torch.tensor([[2.0], [1.0], [1.0]], dtype=torch.float64)
+    tilt = math.radians(5.0)
+    w = torch.tensor(
+        [[1, 0, 0], [1, 0, 0], [math.cos(tilt), math.sin(tilt), 0], [0, 1, 0], [0, -1, 0]], dtype=torch.float64
+    )
+    conv = torch.tensor([True, True, True, True, False])
+    s = op.summarize_optima(w, conv, centres, threshold=0.99)
+    assert s.n == 2 and s.converged == 4 and s.total == 5  # the tilted row joins c0's cluster (5 deg < 8.1)
+    assert s.captured == 2 and abs(s.captured_fraction - 2 / 3) < 1e-15
+    assert s.centre_angle[2] > 89.0
+    with pytest.raises(ValueError, match="converged"):
+        op.summarize_optima(w, torch.zeros(5, dtype=torch.bool), centres)
+
+
+@pytest.mark.parametrize("cosine", [0.05, 0.2, 0.6])
+def test_equiangular_tilt_is_the_angle_to_the_gated_out_cone(cosine):
+    c = 6
+    u = make_mixture(c, c, noise=0.1, layout="equiangular", cosine=cosine, seed=0).centres
+    beta = cosine / (1 + (c - 2) * cosine)
+    w = u[0] - beta * u[1:].sum(0)  # closest point of {w : w^T u_m <= 0, m > 0} to u_0 (KKT, beta > 0)
+    assert (w @ u[1:].T).abs().max() < 1e-12
+    angle = math.degrees(math.acos(float(w @ u[0] / w.norm())))
+    assert abs(op.equiangular_tilt(cosine, c) - angle) < 1e-9
+    # No direction of the cone is closer: random cone points have a smaller cosine with u_0.
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(20000, c, generator=gen, dtype=torch.float64)
+    inside = (v @ u[1:].T <= 0).all(1) & (v @ u[0] > 0)
+    cos = (v[inside] @ u[0]) / v[inside].norm(dim=1)
+    assert inside.sum() > 10 and float(cos.max()) <= float(w @ u[0] / w.norm()) + 1e-12
+    assert op.equiangular_tilt(-0.1, c) == 0.0
+    with pytest.raises(ValueError, match="cosine"):
+        op.equiangular_tilt(-0.5, c)
