@@ -18,9 +18,16 @@ Shapes: filters ``first [R, K, M, d]`` (filter m of RF k), token embeddings ``[R
   ``p`` are its singular values divided by their sum and H the Shannon entropy (Roy &
   Vetterli 2007); 1 when all filters are parallel, ``min(M, d)`` when the normalized filters
   have equal singular values.
+
+Baseline (:func:`random_filter_baseline`): the same metrics for filters with no token
+preference that still know where the patterns live: ``M`` independent unit vectors per RF,
+uniform on the unit sphere of the span of that RF's pattern-token embeddings (Gaussian vectors
+projected on the span, normalized), averaged over ``draws`` independent filter banks.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -125,3 +132,62 @@ def random_span_filters(tasks: TokenTasks, filters: int, generator: torch.Genera
     coeff = torch.randn(r, k, filters, v, generator=generator, dtype=torch.float64) * plus.unsqueeze(2)
     w = torch.einsum("rkmv,rvd->rkmd", coeff, tasks.embeddings.to(torch.float64))
     return w / w.norm(dim=-1, keepdim=True).clamp(min=_EPS)
+@dataclass
+class FilterBaseline:
+    """Token metrics of random in-span filter banks, each [R] (mean over the draws).
+
+    chi_plus, selective_fraction, coverage: as :func:`token_metrics`; draws: number of banks.
+    """
+
+    chi_plus: Tensor
+    selective_fraction: Tensor
+    coverage: Tensor
+    draws: int
+
+
+def random_filter_baseline(
+    embeddings: Tensor,
+    plus: Tensor,
+    filters: int,
+    *,
+    absolute: bool,
+    draws: int,
+    generator: torch.Generator,
+    threshold: float = SELECTIVE_THRESHOLD,
+) -> FilterBaseline:
+    """Metrics of ``filters`` random unit filters per RF, uniform in the span of the RF's plus tokens.
+
+    embeddings [R, V, d]; plus [R, K, V] bool (:meth:`TokenTasks.plus_mask`); ``absolute`` as in
+    :func:`filter_token_cosines` (True for the linear activation's metric). Each of ``draws`` banks
+    draws a standard Gaussian ``g [d]`` per filter and projects it on the span (``A A^+`` with
+    ``A = [e_t, t plus]``): the projection of an isotropic Gaussian is isotropic in the span, so the
+    normalized filter is uniform on its unit sphere. float64; deterministic given ``generator``.
+    An RF without plus tokens gets zero filters (left out of chi+, never selective).
+    """
+    if embeddings.dim() != 3 or plus.dim() != 3 or plus.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"embeddings, plus: expected [R, V, d] and [R, K, V], got {tuple(embeddings.shape)}, {tuple(plus.shape)}"
+        )
+    if plus.shape[2] != embeddings.shape[1] or plus.dtype != torch.bool:
+        raise ValueError(
+            f"plus: expected a bool mask [R, K, V={embeddings.shape[1]}], got {plus.dtype} {tuple(plus.shape)}"
+        )
+    for name, value in (("filters", filters), ("draws", draws)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+    emb = embeddings.to(torch.float64)
+    r, k, _ = plus.shape
+    d = emb.shape[2]
+    spanning = emb.transpose(1, 2).unsqueeze(1) * plus.unsqueeze(2).to(torch.float64)  # [R, K, d, V]
+    projector = spanning @ torch.linalg.pinv(spanning)  # [R, K, d, d]
+    totals = torch.zeros(3, r, dtype=torch.float64)
+    for _ in range(draws):
+        gauss = torch.randn(r, k, filters, d, generator=generator, dtype=torch.float64)
+        bank = gauss @ projector.transpose(-1, -2)  # rows: projected Gaussians, [R, K, M, d]
+        cosines = filter_token_cosines(bank, emb, absolute)
+        scores = cosines.amax(dim=2)
+        totals[0] += chi_scores(scores, plus)[0]
+        totals[1] += _selective(cosines, threshold)
+        totals[2] += token_coverage(scores, plus, threshold)
+    chi_plus, selective, coverage = totals / draws
+    return FilterBaseline(chi_plus, selective, coverage, draws)

@@ -1,49 +1,45 @@
 # %% [markdown]
-# # 02 · A linear two-layer network cannot specialize; ReLU can
+# # 02 · Two layers: ReLU filters specialize, linear filters cannot
 #
 # **Claim.** In the two-layer receptive-field network of the paper's token experiment, ReLU
-# filters specialize: each locks onto one token, and with more filters per receptive field
-# (larger β) they cover every pattern token ($\chi^+ \to 1$). With a linear activation they
-# do not, whatever β: every filter of a receptive field (RF) is driven by the same matrices,
-# and the linear objective is invariant under any rotation that mixes an RF's filters, so
-# nothing in it prefers token-aligned filters.
+# filters specialize: each locks onto one pattern token, and with more filters per receptive
+# field (RF, larger β) they cover every pattern token ($\chi^+ \to 1$). Linear filters do not,
+# whatever β (statements T2.1 and T2.2 of `docs/theory.md`).
 #
-# Three views of the same fact (notation: `../shared/PAPER.md` §4–5; the rotation and the
-# population dynamics are derived in the docstring of `nlcl_utils.two_layer_dynamics`):
+# **Why — two arguments, with different reach.**
 #
-# 1. **the paper's experiment** (hierarchical tokens, ReLU vs linear, β ∈ {1, 2, 3, 5}, seeds
-#    batched through the engine): $\chi^+$, the fraction of token-selective filters, token
-#    coverage and the effective rank of each RF's filters;
-# 2. **the symmetry**: replacing RF k's filters $W_k$ by $QW_k$ ($Q$ orthogonal, $M\times M$)
-#    and its top-layer columns $V_k$ by $V_kQ^\top$ leaves a linear network's output — hence
-#    its loss, weight decay and whole SGD trajectory — unchanged without BN or with mean-only
-#    BN; ReLU breaks it;
-# 3. **the mechanism in the population limit** (uniform α, exact expectations over an
-#    enumerated small token task, float64): linear filters of an RF end parallel, ReLU
-#    filters end on different tokens.
-
-# %%
-import torch
-
-torch.set_num_threads(1)
-import dataclasses
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-
-from nlcl_utils import claims, metrics, params, plotting, train
-from nlcl_utils import two_layer_dynamics as tld
-from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec
+# * **Driving matrices (T2.3; covers the paper's setting, full BatchNorm).** For a homogeneous
+#   activation the gradient of filter $m$ of RF $k$ is exactly
+#   $\nabla_{w_{km}}L = \sum_{v=1,2} s^v_{km}\,D^v_{km}\,v_{km}$, where $v_{km}$ is the unit's
+#   top-layer column, $s^v_{km}$ BatchNorm's per-unit factor $1/\sqrt{\mathrm{var}+\epsilon}$ in
+#   view $v$, and $D^v_{km} = \sum_i h'(w_{km}^\top x^v_{ki})\,x^v_{ki}\,\psi^{v\top}_i$ the filter's
+#   **driving matrix** ($\psi_i$: the centred output gradient $\partial L/\partial f_i$). With a
+#   linear $h$, $h' = 1$: every filter of an RF is driven by the *same* two matrices, and they
+#   differ only through their own top-layer column and a per-unit scale — no gate tells them
+#   apart. With ReLU, $h'$ is the gate $\mathbb 1[w_{km}^\top x > 0]$ and each filter is driven
+#   by the rows of the tokens its own gate lets through. We measure this in the trained
+#   networks of the paper's setting (full BN, β = 5, 5000 steps, 8 seeds).
+# * **Rotation symmetry (T2.4; scoped: no BN or mean-only BN).** Replacing RF $k$'s filters
+#   $W_k$ by $QW_k$ ($Q$ orthogonal) and its top-layer columns $V_k$ by $V_kQ^\top$ leaves a
+#   linear network's function, loss and whole SGD trajectory unchanged — exact without BN or
+#   with mean-only BN, so nothing in that objective prefers token-aligned filters. Full BN
+#   divides each unit by its own standard deviation, which does not commute with mixing units:
+#   the symmetry breaks, and we measure by how much.
+#
+# A third view, the **population model** (T2.5; uniform α, exact expectations over an
+# enumerated small task), shows ReLU filters capturing different pattern tokens; its linear
+# collapse to one direction is forced by its rank-one top layer (section 4).
+#
+# Seeds are `range(n_seeds)`; a seed fixes the task, the init and the data stream, so ReLU and
+# linear, with and without BN, see the same tasks.
 
 # %% tags=["parameters"]
-# 1. the paper's token experiment (PAPER.md section 5)
-betas = [1, 2, 3, 5]  # over-parameterization: beta * per_location filters per RF
-seeds = [1, 2, 3, 4, 5, 6, 7, 8]  # one replica per seed (task and init), batched
+# 1. the paper's token experiment (docs/theory.md section 6)
+n_seeds = 8  # seeds 0 .. n_seeds - 1, one replica each (task, init and data), batched
+betas = [1, 2, 5]  # over-parameterization: beta * per_location filters per RF; must include 1
 steps = 5000  # SGD steps (minibatches)
-batch_size = 128
-lr = 0.02
+batch_size = 128  # minibatch size (also the batch the driving matrices are measured on)
+lr = 0.02  # SGD learning rate (momentum 0.9, weight decay 5e-3: the engine's defaults)
 vocab = 20  # V tokens, one-hot embeddings
 locations = 10  # K receptive fields
 per_location = 5  # P tokens per location that patterns may use
@@ -51,77 +47,95 @@ patterns = 40  # G global patterns
 pattern_len = 5  # L non-wildcard locations per pattern
 out_dim = 50  # top-layer outputs
 tau = 0.1  # InfoNCE temperature
-heatmap_location = 0  # the RF whose learned filters are drawn
-# 2. the rotation test
-rotation_seed = 0  # generator of the random orthogonal matrices Q
+baseline_draws = 100  # random in-span filter banks per seed and beta (the chi+ baseline)
+heatmap_location = 0  # the RF whose filters and driving matrices are drawn
+draw_seed = 0  # generator of every draw that is not training (baselines, rotations)
+# 3. the rotation symmetry
 rotation_batch = 128  # batch on which losses are compared
-rotation_angles = 13  # points of the angle sweep exp(theta A), theta from 0 to pi
-equivariance_beta = 2  # network size of the rotated-training check
+rotation_null_draws = 16  # random rotations per trained network for the rotation null
+equivariance_beta = 2.0  # network size of the rotated-training check
 equivariance_steps = 300  # SGD steps (float64) from W and from Q W
-rotation_null_draws = 16  # random rotations per trained network for the "rotation null"
-# 3. population dynamics (small task, enumerated exactly)
-pop_vocab = 10
-pop_locations = 3
-pop_per_location = 4
-pop_patterns = 8
-pop_pattern_len = 2
-pop_beta = 2  # pop_beta * pop_per_location filters per RF
-pop_out_dim = 8
-pop_task_seed = 0
-pop_inits = [1, 2, 3, 4, 5, 6, 7, 8]  # inits (each run with linear and with ReLU)
-pop_steps = 3000
-pop_dt = 0.2  # Euler step of the Riemannian gradient ascent
-pop_record_every = 20
-pop_example_init = 0  # index into pop_inits of the run drawn in detail
+# 4. population model (small task, enumerated exactly)
+pop_vocab = 10  # tokens
+pop_locations = 3  # RFs
+pop_per_location = 4  # tokens per location that patterns may use
+pop_patterns = 8  # global patterns
+pop_pattern_len = 2  # non-wildcard locations per pattern
+pop_beta = 2.0  # pop_beta * pop_per_location filters per RF
+pop_out_dim = 8  # top-layer outputs
+pop_task_seed = 0  # seed of the task
+pop_n_inits = 8  # inits 0 .. pop_n_inits - 1, each run with linear and with ReLU
+pop_steps = 4000  # linear flow: steps of the Riemannian gradient ascent
+pop_dt = 0.2  # linear flow: step size (its stability limit is about 0.3 here)
+pop_relu_steps = 8000  # ReLU flow: steps (its gradient norm decays slowly)
+pop_relu_dt = 0.5  # ReLU flow: step size (stable for ReLU here; check the recorded gradient norm)
+pop_record_every = 40  # recording interval (steps)
+pop_example_init = 0  # the init drawn in detail
 
 # %%
-SPEC = {
-    "betas": params.List(params.Float(min=1.0)),
-    "seeds": params.List(params.Int(min=0), min_len=2),
-    "steps": params.Int(min=1),
-    "batch_size": params.Int(min=2),
-    "lr": params.Float(min=0.0, min_exclusive=True),
-    "vocab": params.Int(min=2),
-    "locations": params.Int(min=1),
-    "per_location": params.Int(min=1),
-    "patterns": params.Int(min=1),
-    "pattern_len": params.Int(min=1),
-    "out_dim": params.Int(min=1),
-    "tau": params.Float(min=0.0, min_exclusive=True),
-    "heatmap_location": params.Int(min=0),
-    "rotation_seed": params.Int(min=0),
-    "rotation_batch": params.Int(min=2),
-    "rotation_angles": params.Int(min=2),
-    "equivariance_beta": params.Float(min=1.0),
-    "equivariance_steps": params.Int(min=1),
-    "rotation_null_draws": params.Int(min=1),
-    "pop_vocab": params.Int(min=2),
-    "pop_locations": params.Int(min=1),
-    "pop_per_location": params.Int(min=1),
-    "pop_patterns": params.Int(min=1),
-    "pop_pattern_len": params.Int(min=1),
-    "pop_beta": params.Float(min=1.0),
-    "pop_out_dim": params.Int(min=1),
-    "pop_task_seed": params.Int(min=0),
-    "pop_inits": params.List(params.Int(min=0)),
-    "pop_steps": params.Int(min=1),
-    "pop_dt": params.Float(min=0.0, min_exclusive=True),
-    "pop_record_every": params.Int(min=1),
-    "pop_example_init": params.Int(min=0),
-}
-P = params.validate(globals(), SPEC)
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from nlcl_utils import claims, driving, metrics, notebook, params, plotting, train
+from nlcl_utils import two_layer_dynamics as tld
+from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec
+
+nb = notebook.setup(
+    "02_two_layer_linear_no_specialization",
+    globals(),
+    ranges={
+        "n_seeds": params.Int(min=2),
+        "betas": params.List(params.Float(min=1.0), min_len=2),
+        "steps": params.Int(min=1),
+        "batch_size": params.Int(min=2),
+        "lr": params.Float(min=0.0, min_exclusive=True),
+        "vocab": params.Int(min=2),
+        "locations": params.Int(min=1),
+        "per_location": params.Int(min=1),
+        "patterns": params.Int(min=1),
+        "pattern_len": params.Int(min=1),
+        "out_dim": params.Int(min=1),
+        "tau": params.Float(min=0.0, min_exclusive=True),
+        "baseline_draws": params.Int(min=1),
+        "heatmap_location": params.Int(min=0),
+        "draw_seed": params.Int(min=0),
+        "rotation_batch": params.Int(min=2),
+        "rotation_null_draws": params.Int(min=1),
+        "equivariance_beta": params.Float(min=1.0),
+        "equivariance_steps": params.Int(min=1),
+        "pop_vocab": params.Int(min=2),
+        "pop_locations": params.Int(min=1),
+        "pop_per_location": params.Int(min=1),
+        "pop_patterns": params.Int(min=1),
+        "pop_pattern_len": params.Int(min=1),
+        "pop_beta": params.Float(min=1.0),
+        "pop_out_dim": params.Int(min=1),
+        "pop_task_seed": params.Int(min=0),
+        "pop_n_inits": params.Int(min=1),
+        "pop_steps": params.Int(min=1),
+        "pop_dt": params.Float(min=0.0, min_exclusive=True),
+        "pop_relu_steps": params.Int(min=2),
+        "pop_relu_dt": params.Float(min=0.0, min_exclusive=True),
+        "pop_record_every": params.Int(min=1),
+        "pop_example_init": params.Int(min=0),
+    },
+)
+P, FIG_DIR, checks = nb.params, nb.fig_dir, nb.claims
 if P.heatmap_location >= P.locations:
     raise params.ParameterError(
         f"parameter 'heatmap_location': expected an integer < locations={P.locations}, got {P.heatmap_location}"
     )
-if P.pop_example_init >= len(P.pop_inits):
+if P.pop_example_init >= P.pop_n_inits:
     raise params.ParameterError(
-        f"parameter 'pop_example_init': expected an index < len(pop_inits)={len(P.pop_inits)}, got {P.pop_example_init}"
+        f"parameter 'pop_example_init': expected an integer < pop_n_inits={P.pop_n_inits}, got {P.pop_example_init}"
     )
-if 1 not in P.betas or len(P.betas) < 2:
-    raise params.ParameterError(
-        f"parameter 'betas': must contain 1 and at least one larger value (the beta gain), got {P.betas}"
-    )
+if 1 not in P.betas:
+    raise params.ParameterError(f"parameter 'betas': must contain 1 (the baseline of the beta gain), got {P.betas}")
 BASE = train.TokenConfig(
     vocab=P.vocab,
     locations=P.locations,
@@ -133,7 +147,8 @@ BASE = train.TokenConfig(
     lr=P.lr,
     batch_size=P.batch_size,
     steps=P.steps,
-)  # validates the task sizes before any compute
+)
+BASE.validate()  # the task sizes fail here, before any compute
 POP_SPEC = TokenTaskSpec(
     vocab=P.pop_vocab,
     locations=P.pop_locations,
@@ -146,43 +161,97 @@ if tld.support_size(POP_SPEC) > tld.MAX_SUPPORT:
         f"parameters 'pop_*': the enumerated support G*V^(2(K-L)) = {tld.support_size(POP_SPEC)} "
         f"exceeds {tld.MAX_SUPPORT}; use fewer tokens, patterns or wildcards"
     )
-FIG_DIR = plotting.figure_dir("02_two_layer_linear_no_specialization")
-plotting.set_theme()
+SEEDS = list(range(P.n_seeds))
+R = len(SEEDS)
 F64 = torch.float64
 ACTS = ["relu", "linear"]
+CONFIGS = [("relu", True), ("relu", False), ("linear", True), ("linear", False)]  # (activation, BN)
 BETA_MAX = max(P.betas)
-# The paper-specific numbers (chi+ >= 0.97 etc.) are asserted only in the paper's setting.
+gen = torch.Generator().manual_seed(P.draw_seed)
+# The paper's numbers (chi+ >= 0.9 and the driving-matrix spread) are asserted in the paper's setting only.
 PAPER_SCALE = (
     P.steps >= 5000
-    and len(P.seeds) >= 8
+    and P.n_seeds >= 8
     and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len) == (20, 10, 5, 40, 5)
     and BETA_MAX >= 5
 )
 
+
+def label(act: str, bn: bool) -> str:
+    return ("ReLU" if act == "relu" else "linear") + (" + BN" if bn else ", no BN")
+
+
+print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, betas {P.betas}, {P.steps} steps; paper-scale run: {PAPER_SCALE}")
+
 # %% [markdown]
-# ## 1. The paper's experiment: ReLU against linear, β = 1 … 5
+# ## 1. The paper's experiment: ReLU and linear, with and without BN, β = 1 … 5
 #
-# The main setting of PAPER.md §5 on the engine (`train.run_tokens`): one-hot tokens,
-# BatchNorm on the hidden units (gradient through the batch mean, not the variance),
-# InfoNCE τ = 0.1, SGD with momentum 0.9 and weight decay 5e-3. For each β and activation all
-# seeds train as one batched computation; a seed fixes the task and the init, so ReLU and
-# linear see the same tasks. Metrics (`nlcl_utils.metrics`; for the linear activation the
-# cosines are absolute, a linear filter's sign being arbitrary):
+# The engine (`train.run_tokens`): one-hot tokens, InfoNCE τ = 0.1, SGD with momentum 0.9 and
+# weight decay 5e-3, BatchNorm on the hidden units (gradient through the batch mean, not the
+# variance) or none. Linear *without* BN is the setting where the rotation symmetry of
+# section 3 is exact. Metrics (`nlcl_utils.metrics`), as the reference metric defines them:
+# **$\chi^+$ uses the absolute cosine for the linear activation** (a linear filter's sign is
+# arbitrary) **and the signed cosine for ReLU**;
 #
-# * $\chi^+$: per RF, the mean over pattern tokens of the best filter cosine, averaged over RFs;
+# * $\chi^+$: per RF, the mean over its pattern tokens of the best filter cosine, averaged over RFs;
 # * **selective**: fraction of filters whose best token cosine is ≥ 0.9;
 # * **coverage**: fraction of (RF, pattern token) pairs some filter covers with cosine ≥ 0.9;
 # * **effective rank** of each RF's unit-norm filters (1: all parallel).
+#
+# Two baselines, computed for every seed and β with the same metric (|cos| or signed):
+# the **untrained** network (the init), and **random in-span filters**: $M$ independent unit
+# vectors uniform in the span of each RF's pattern-token embeddings
+# (`metrics.random_filter_baseline`) — filters that know where the patterns live but prefer
+# no token. The **chance level** of "selective" is that baseline's selective fraction in closed
+# form: a uniform unit vector in the span of $n$ orthonormal tokens has $|\cos| \ge 0.9$ with one
+# of them with probability $n\,P(|u_1| \ge 0.9)$ (disjoint events since $0.9 > 1/\sqrt2$), 0.0725
+# for $n = 5$ (`two_layer_dynamics.chance_selective_fraction`, per RF).
+#
+# **Predictions** (thresholds derived before the runs):
+#
+# * T2.2, ReLU + BN at β = 5: $\chi^+ \ge 0.9$ — every pattern token has, on average, a filter at
+#   the selectivity cosine; and above the random in-span baseline (per-seed difference > 0).
+#   The same comparison with the baseline for ReLU without BN.
+# * T2.1, linear (with and without BN): at every β the selective fraction is at most the
+#   chance level (per seed, the largest over β of selective − chance ≤ 0): with no token
+#   preference, a linear filter is token-selective only as often as a direction of the span
+#   with no preference.
+# * T2.2, ReLU (with and without BN) at β = 5: selective fraction above the chance level.
 
 # %%
-rows, trained = [], {}
+n_plus = None
+rows, base_rows, trained = [], [], {}
 for beta in P.betas:
-    for act in ACTS:
-        run = train.run_tokens(dataclasses.replace(BASE, beta=beta, activation=act), P.seeds, progress=False)
+    cfg = dataclasses.replace(BASE, beta=beta)
+    tasks, init_net, _ = train.build_token_experiment(cfg, SEEDS)
+    if n_plus is None:
+        n_plus = tasks.plus_mask().sum(-1)  # [R, K]: pattern tokens per RF (tasks depend on the seed only)
+        chance = torch.tensor([[tld.chance_selective_fraction(int(n)) for n in rf] for rf in n_plus.tolist()])
+        chance = chance.double().mean(-1)  # [R]: chance level of "selective", mean over RFs
+    for absolute in (True, False):
+        untrained = metrics.token_metrics(init_net.first, tasks, absolute=absolute)
+        in_span = metrics.random_filter_baseline(
+            tasks.embeddings, tasks.plus_mask(), cfg.filters, absolute=absolute, draws=P.baseline_draws, generator=gen
+        )
+        for r, seed in enumerate(SEEDS):
+            base_rows.append(
+                {
+                    "beta": beta,
+                    "cosine": "|cos|" if absolute else "signed",
+                    "seed": seed,
+                    "untrained chi+": untrained["chi_plus"][r].item(),
+                    "in-span chi+": in_span.chi_plus[r].item(),
+                    "in-span selective": in_span.selective_fraction[r].item(),
+                }
+            )
+    for act, bn in CONFIGS:
+        run = train.run_tokens(dataclasses.replace(cfg, activation=act, bn=bn), SEEDS, progress=False)
         for rec in run.runs():
             rows.append(
                 {
+                    "config": label(act, bn),
                     "activation": act,
+                    "bn": bn,
                     "beta": beta,
                     "seed": rec["seed"],
                     "chi+": rec["chi_plus"],
@@ -194,404 +263,98 @@ for beta in P.betas:
                 }
             )
         if beta == BETA_MAX:
-            trained[act] = run
+            trained[act, bn] = run
 results = pd.DataFrame(rows)
-summary = results.groupby(["activation", "beta"])[["chi+", "chi-", "selective", "coverage", "eff. rank"]].agg(
-    ["mean", "std"]
-)
+baselines = pd.DataFrame(base_rows).set_index(["beta", "cosine", "seed"])
+COSINE = {"relu": "signed", "linear": "|cos|"}
+results["in-span chi+"] = [
+    baselines.loc[(b, COSINE[a], s), "in-span chi+"] for a, b, s in zip(results.activation, results.beta, results.seed)
+]
+results["chance"] = [chance[SEEDS.index(s)].item() for s in results.seed]
+
+
+def ci_text(values) -> str:
+    mean, low, high = claims.interval(list(values))
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+table = results.groupby(["config", "beta"])[["chi+", "in-span chi+", "selective", "coverage", "eff. rank"]].agg(ci_text)
 print(
-    f"{len(P.betas)} betas x {len(ACTS)} activations x {len(P.seeds)} seeds, {P.steps} steps; "
+    f"{len(P.betas)} betas x {len(CONFIGS)} configurations x {R} seeds, {P.steps} steps; "
     f"replicas stopped by the NaN guard: {int(results.nan.sum())}"
 )
-print(summary.map(lambda v: f"{v:.3f}").to_string())
-
-# %% [markdown]
-# Chance level for "selective" without any token preference: a unit vector drawn uniformly in
-# the span of the $n$ pattern tokens of an RF has $|\cos| \ge 0.9$ with one of them with
-# probability $n\,P(|u_1| \ge 0.9)$ (the events are disjoint since $0.9 > 1/\sqrt2$):
-# 0.0725 for $n = 5$. That is the theory's ceiling for a linear network, whose objective does
-# not see the token basis (section 2). For ReLU we also count **dead** filters (closed gate on
-# every token: no gradient reaches them).
-
-# %%
-tasks_max = trained["relu"].tasks
-plus = tasks_max.plus_mask()  # [R, K, V]
-n_plus = plus.sum(-1)  # [R, K]
-chance = float(
-    np.mean([tld.chance_selective_fraction(int(n)) for n in n_plus.flatten().tolist() if n > 0])
-)  # RFs with pattern tokens
-cos_relu = metrics.filter_token_cosines(trained["relu"].model.first, tasks_max.embeddings)  # [R, K, M, V]
-dead = cos_relu.amax(-1) <= 0  # [R, K, M]
-best_relu = cos_relu.amax(-1)
-live_selective = ((best_relu >= metrics.SELECTIVE_THRESHOLD) & ~dead).sum((1, 2)) / (~dead).sum((1, 2))
-print(f"pattern tokens per RF: mean {n_plus.double().mean():.2f}; chance level of 'selective': {chance:.4f}")
+print("mean [95% bootstrap interval over seeds]; 'in-span chi+': random in-span filters, same cosine as the row")
+print(table.to_string())
 print(
-    f"ReLU, beta={BETA_MAX:g}: dead filters {dead.double().mean():.3f}; selective among live filters "
-    f"{live_selective.mean():.3f} (min over seeds {live_selective.min():.3f})"
+    f"pattern tokens per RF: mean {n_plus.double().mean():.2f}; chance level of 'selective': {ci_text(chance.tolist())}"
 )
-
-# %% [markdown]
-# ## 2. Why linear cannot: the rotation symmetry
-#
-# **(a) Loss at a point.** For every RF an independent Haar-random $Q_k \in O(M)$; the loss
-# (InfoNCE τ = 0.1, float64, one batch) of $(W, V)$ is compared with that of
-# $(Q_kW_k,\ V_kQ_k^\top)_k$. The loss is the engine's own network
-# (`ReceptiveFieldNet.reference_loss`; mean-only BN is its `bn_scale=False`). Two kinds
-# of points: the PyTorch-default init, and the networks trained in section 1 (β = max). We
-# also print the relative change of the (unnormalized) outputs on the batch: the loss is a
-# batch average and can by chance change little even when the function changes a lot.
-
-# %%
-gen = torch.Generator().manual_seed(P.rotation_seed)
-R = len(P.seeds)
-points = {}
-for act in ACTS:
-    run = trained[act]
-    init_cfg = dataclasses.replace(run.config, dtype="float64", activation=act)
-    tasks64, init_net, _ = train.build_token_experiment(init_cfg, P.seeds)
-    points[act, "init"] = (init_net.first.clone(), init_net.top.clone())
-    points[act, "trained"] = (run.model.first.to(F64), run.model.top.to(F64))
-emb64 = tasks64.embeddings
-rot_batch = TokenSampler(tasks64, P.rotation_batch)()
-m_max = points["relu", "init"][0].shape[2]
-q_rand = tld.random_orthogonal((R, P.locations), m_max, gen)
-rot_rows = []
-for (act, where), (first, top) in points.items():
-    for bn in tld.BN_MODES:
-        change = tld.rotation_loss_change(rot_batch, first, top, emb64, act, bn, q_rand)
-        out_change = tld.rotation_output_change(rot_batch[0], first, top, emb64, act, bn, q_rand)
-        rot_rows += [
-            {"activation": act, "weights": where, "bn": bn, "seed": s, "rel. change": c, "output change": o}
-            for s, c, o in zip(P.seeds, change.tolist(), out_change.tolist())
-        ]
-rotation = pd.DataFrame(rot_rows)
-rot_table = rotation.groupby(["bn", "activation", "weights"])[["rel. change", "output change"]].agg(["min", "max"])
-print("relative loss change |L(QW, VQ^T) - L(W, V)| / |L(W, V)| and relative output change |f' - f| / |f|, over seeds")
-print(rot_table.map(lambda v: f"{v:.1e}").to_string())
-
-# %% [markdown]
-# **(b) Along a path.** $Q(\theta) = \exp(\theta A)$ with a fixed random skew-symmetric $A$
-# per RF, θ from 0 (identity) to π, at the trained weights: the linear loss stays flat at
-# round-off for every θ (no BN, mean-only BN); ReLU's changes as soon as θ > 0.
-
-# %%
-a = torch.randn(R, P.locations, m_max, m_max, generator=gen, dtype=F64)
-skew = a - a.transpose(-1, -2)
-thetas = np.linspace(0.0, np.pi, P.rotation_angles)
-path_rows = []
-for act in ACTS:
-    first, top = points[act, "trained"]
-    for theta in thetas:
-        q_theta = tld.rotation_path(skew, float(theta))
-        for bn in tld.BN_MODES:
-            change = tld.rotation_loss_change(rot_batch, first, top, emb64, act, bn, q_theta)
-            path_rows.append({"activation": act, "bn": bn, "theta": theta, "rel. change": change.max().item()})
-path = pd.DataFrame(path_rows)
-print("max over seeds and angles of the relative loss change")
-print(path.groupby(["bn", "activation"])["rel. change"].max().map(lambda v: f"{v:.1e}").to_string())
-
-# %% [markdown]
-# **(c) The whole training run commutes with the rotation.** Because the loss and the
-# weight decay are invariant, gradients transform covariantly and SGD with momentum started
-# at $(QW, VQ^\top)$ follows the rotated trajectory of the run started at $(W, V)$ on the same
-# data. We train both (engine, no BN, float64, β = `equivariance_beta`) and measure
-# $\|Q\,W(T) - W_{\rm rot}(T)\|_F / \|W(T)\|_F$. For the linear network this is zero up to
-# round-off: the trained filters are exactly the rotated trained filters, so their alignment
-# with tokens is inherited from the init, never selected by the objective.
-
-# %%
-eq_cfg = dataclasses.replace(BASE, beta=P.equivariance_beta, bn=False, dtype="float64")
-q_eq = tld.random_orthogonal((R, P.locations), eq_cfg.filters, gen)
-eq_gap = {
-    act: tld.equivariance_gap(dataclasses.replace(eq_cfg, activation=act), P.seeds, q_eq, P.equivariance_steps)[0]
-    for act in ACTS
-}
-for act in ACTS:
+print(baselines.groupby(["cosine", "beta"]).mean().map(lambda v: f"{v:.3f}").to_string())
+for bn in (True, False):
+    run = trained["relu", bn]
+    cos_max = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings).amax(-1)  # [R, K, M]
+    dead = (cos_max <= 0).double().mean((1, 2))
+    selective_live = (
+        (cos_max >= metrics.SELECTIVE_THRESHOLD).double().sum((1, 2)) / (cos_max > 0).sum((1, 2))
+    ).tolist()
     print(
-        f"{act:>6}: |Q W(T) - W_rot(T)| / |W(T)| after {P.equivariance_steps} steps: "
-        f"min {eq_gap[act].min():.1e}, max {eq_gap[act].max():.1e}"
+        f"{label('relu', bn)}, beta={BETA_MAX:g}: dead filters (no positive cosine) {ci_text(dead.tolist())}; "
+        f"selective among the others {ci_text(selective_live)}"
     )
 
-# %% [markdown]
-# **(d) The rotation null.** If nothing prefers token-aligned filters, a trained linear
-# network should be no more token-selective than the same network randomly rotated (an
-# equally good solution, exactly so without BN). For ReLU, rotating destroys the selectivity
-# its training built.
-
 # %%
-null_rows = []
-for act in ACTS:
-    run = trained[act]
-    absolute = act == "linear"
-    own = metrics.selective_fraction(run.model.first, run.tasks.embeddings, absolute).mean().item()
-    draws = [
-        metrics.selective_fraction(
-            tld.random_orthogonal((R, P.locations), m_max, gen).to(run.model.first.dtype) @ run.model.first,
-            run.tasks.embeddings,
-            absolute,
-        )
-        .mean()
-        .item()
-        for _ in range(P.rotation_null_draws)
-    ]
-    null_rows.append({"activation": act, "trained": own, "randomly rotated": float(np.mean(draws))})
-rotation_null = pd.DataFrame(null_rows).set_index("activation")
-print(
-    f"fraction of token-selective filters, beta={BETA_MAX:g} (mean over seeds; rotated: mean of {P.rotation_null_draws} draws)"
+fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.6), layout="constrained")
+STYLE = {True: "-", False: "--"}
+OFFSET = {("relu", True): -0.09, ("relu", False): -0.03, ("linear", True): 0.03, ("linear", False): 0.09}
+for ax, column in zip(axes, ["chi+", "selective"]):
+    for act, bn in CONFIGS:
+        sub = results[(results.activation == act) & (results.bn == bn)]
+        stats = np.array([claims.interval(sub[sub.beta == b][column].tolist()) for b in P.betas])  # mean, low, high
+        xs = np.array(P.betas) + OFFSET[act, bn]
+        ax.errorbar(xs, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], color=plotting.COLORS[act],
+                    ls=STYLE[bn], marker="o", ms=4, capsize=3, label=label(act, bn))  # fmt: skip
+base_mean = baselines.groupby(["cosine", "beta"]).mean()
+for cosine, act in (("signed", "relu"), ("|cos|", "linear")):
+    sub = base_mean.loc[cosine]
+    axes[0].plot(sub.index, sub["in-span chi+"], color=plotting.COLORS[act], ls=":", lw=1.5,
+                 label=f"random in-span filters ({cosine})")  # fmt: skip
+    axes[0].plot(sub.index, sub["untrained chi+"], color=plotting.COLORS[act], ls="-.", lw=1, alpha=0.7,
+                 label=f"untrained network ({cosine})")  # fmt: skip
+axes[1].axhline(
+    chance.mean().item(), color=plotting.COLORS["theory"], ls=":", lw=1.2, label="chance (no token preference)"
 )
-print(rotation_null.map(lambda v: f"{v:.3f}").to_string())
-
-# %% [markdown]
-# ## 3. The mechanism in the population limit
-#
-# A small token task (`pop_*` parameters) whose two-view distribution is **enumerated**
-# exactly (every pattern, every filler of every wildcard in both views). Uniform α gives the
-# energy $E = \operatorname{tr}\operatorname{Cov}(f(x), f(x'))$ (minus the population
-# quadratic loss of unnormalized outputs; mean-only BN does not change it). Filters are kept
-# on their unit spheres (BN's scale normalization) and the top layer on the unit Frobenius
-# sphere; Riemannian gradient ascent in float64, every init run once with linear and once
-# with ReLU (one batch). With linear $h$,
-# $\nabla_{w_{km}}E = 2\sum_{k'm'}(V^\top V)_{km,k'm'}\operatorname{Cov}(x_k, x'_{k'})\,w_{k'm'}$:
-# the same matrices for every filter of RF k. With ReLU, $x_k$ becomes the gated
-# $\tilde x_{km} = \mathbb 1[w_{km}^\top x_k > 0]\,x_k$, different for each filter.
-
-# %%
-pop_filters = int(round(P.pop_beta * P.pop_per_location))
-pop, first0, top0, slope = tld.population_instance(
-    POP_SPEC, P.pop_task_seed, P.pop_inits, ACTS, pop_filters, P.pop_out_dim
-)
-flow = tld.integrate_flow(pop, first0, top0, slope, P.pop_steps, dt=P.pop_dt, record_every=P.pop_record_every)
-T, RP, KP, MP, DP = flow.first.shape
-n_init = len(P.pop_inits)
-BLOCK = {act: slice(i * n_init, (i + 1) * n_init) for i, act in enumerate(ACTS)}  # replicas are activation-major
-pop_cos = metrics.filter_token_cosines(flow.first.flatten(0, 1), pop.embeddings.repeat(T, 1, 1)).unflatten(0, (T, RP))
-pop_cos[:, BLOCK["linear"]] = pop_cos[
-    :, BLOCK["linear"]
-].abs()  # as the engine's metrics: a linear filter's sign is arbitrary
-pop_erank = metrics.effective_rank(flow.first)  # [T, R, K]
-pop_distinct = tld.distinct_selected_tokens(pop_cos)  # [T, R, K]
-act_of = np.repeat(ACTS, n_init)
-pop_final = pd.DataFrame(
-    {
-        "activation": act_of,
-        "init": np.tile(P.pop_inits, len(ACTS)),
-        "energy": flow.energy[-1].numpy(),
-        "grad norm": flow.grad_norm[-1].numpy(),
-        "eff. rank": pop_erank[-1].mean(-1).numpy(),
-        "distinct tokens": pop_distinct[-1].double().mean(-1).numpy(),
-        "selective": (pop_cos[-1].amax(-1) >= metrics.SELECTIVE_THRESHOLD).double().mean((-1, -2)).numpy(),
-    }
-)
-print(
-    f"support {pop.support} points, {KP} RFs x {MP} filters, {pop.plus[0].sum(-1).tolist()} pattern tokens per RF, "
-    f"{P.pop_steps} steps"
-)
-print(
-    pop_final.groupby("activation")[["energy", "grad norm", "eff. rank", "distinct tokens", "selective"]]
-    .agg(["mean", "min", "max"])
-    .map(lambda v: f"{v:.3g}")
-    .to_string()
-)
-
-# %% [markdown]
-# The mechanism as an exact identity (float64): at the start and at the end of the flow,
-# autograd's $\nabla_{w_{km}}E$ equals $2\sum_{k'm'}(V^\top V)_{km,k'm'}\operatorname{Cov}(\tilde x_{km},
-# \tilde x'_{k'm'})\,w_{k'm'}$ (`energy_gradient_closed_form`), and the matrices
-# $\operatorname{Cov}(\tilde x_{km}, \cdot)$ are the same for every filter m of an RF when h is
-# linear — their relative spread over m is round-off — and differ for ReLU.
-
-# %%
-identity_err = []
-for index in (0, -1):
-    w_req = flow.first[index].clone().requires_grad_(True)
-    (auto,) = torch.autograd.grad(tld.population_energy(w_req, flow.top[index], pop, slope).sum(), [w_req])
-    closed = tld.energy_gradient_closed_form(flow.first[index], flow.top[index], pop, slope)
-    identity_err.append(((auto - closed).flatten(1).norm(dim=1) / auto.flatten(1).norm(dim=1)).max().item())
-cov_end = tld.gated_covariances(flow.first[-1], pop, slope).view(RP, KP, MP, KP * MP, DP, DP)
-spread = (cov_end - cov_end[:, :, :1]).flatten(2).norm(dim=-1) / cov_end.flatten(2).norm(dim=-1)  # [R, K]
-print(f"gradient identity, max relative error (start, end): {identity_err[0]:.1e}, {identity_err[1]:.1e}")
-for act in ACTS:
-    print(
-        f"{act:>6}: spread over the filters of an RF of their matrices Cov(x~_km, .), relative: "
-        f"max {spread[BLOCK[act]].max():.1e}, mean {spread[BLOCK[act]].mean():.2f}"
-    )
-
-# %% [markdown]
-# ## Claims
-#
-# Thresholds and why:
-#
-# * **ReLU, β = 5: mean χ+ ≥ 0.97** — the issue's number for the paper's claim "χ+ → 1".
-# * **Linear: fraction of token-selective filters ≤ the chance level** (0.0725 for 5 pattern
-#   tokens, computed per RF above) for every β: the linear objective has no preference for
-#   the token basis (2a–2c), so a linear filter can be token-selective only as often as a
-#   direction with no preference in the pattern-token span. Its filters actually spread over
-#   a larger span (effective rank ≫ 1), which makes selectivity rarer still.
-# * **ReLU, β = 5: fraction of token-selective filters ≥ 0.5** — the theory puts every ReLU
-#   filter that still receives gradient at a one-token optimum, so selective filters must be
-#   the majority; dead filters (printed above) are the allowed exception.
-# * **β 1 → 5 gain of χ+: ReLU's ≥ 3 × linear's** — "much more" made concrete: ReLU's gain
-#   comes from covering more tokens with more filters, linear's only from more chances for a
-#   non-aligned filter to lie near a token.
-# * **Rotation (no BN, mean-only BN): linear ≤ 1e-6 relative, ReLU ≥ 1e-3** — exact symmetry
-#   vs none; 1e-6 is the issue's bound (float64 round-off is ~1e-16), 1e-3 is three orders
-#   above it. The linear bound is asserted at every point (init and trained); ReLU's change is
-#   asserted at the trained networks, where the loss reflects what was learned. At the random
-#   init the loss is a weak probe (the rotated ReLU network is just another random network
-#   with a similar batch loss, although its outputs change by tens of percent): recorded as a
-#   finding with its output change. The same thresholds for the rotated training run.
-# * **Population, linear: every RF's filters parallel, effective rank ≤ 1.01** (a second
-#   direction with < 0.15 % of the singular-value mass), **ReLU: more than one distinct token
-#   per RF on average (> 1)** — parallel filters can select at most one token between them.
-# * **Population identities** (exact, float64): the gradient formula to ≤ 1e-10 relative, and
-#   for linear h the driving matrices identical across an RF's filters to ≤ 1e-12.
-#
-# The paper-specific numbers (χ+, selectivity, gain) are asserted at the paper's scale only;
-# in a reduced run (quick profile) they are recorded as findings.
-
-# %%
-checks = claims.Claims("02_two_layer_linear_no_specialization")
-mean = results.groupby(["activation", "beta"]).mean(numeric_only=True)
-beta_lo = min(P.betas)
-gain = {act: (mean.loc[(act, BETA_MAX), "chi+"] - mean.loc[(act, beta_lo), "chi+"]) for act in ACTS}
-paper = [
-    (f"ReLU, beta={BETA_MAX:g}: mean chi+", mean.loc[("relu", BETA_MAX), "chi+"], 0.97, ">="),
-    (
-        "linear: max over beta of the selective fraction (<= chance level)",
-        results[results.activation == "linear"].groupby("beta").selective.mean().max(),
-        chance,
-        "<=",
-    ),
-    (f"ReLU, beta={BETA_MAX:g}: selective fraction", mean.loc[("relu", BETA_MAX), "selective"], 0.5, ">="),
-    (
-        f"chi+ gain beta {beta_lo:g}->{BETA_MAX:g}: ReLU (>= 3 x linear's)",
-        gain["relu"],
-        3 * max(gain["linear"], 0.0),
-        ">=",
-    ),
-]
-for name, value, threshold, op in paper:
-    if PAPER_SCALE:
-        checks.check(name, value, threshold, op)
-    else:
-        checks.finding(name, value, expected=f"{op} {threshold:.4g} (paper scale)", note="reduced run: not asserted")
-for bn in ("none", "mean"):
-    sub = rotation[rotation.bn == bn]
-    checks.check(
-        f"rotation, bn={bn}: linear max rel. loss change",
-        sub[sub.activation == "linear"]["rel. change"].max(),
-        1e-6,
-        "<=",
-    )
-    relu_trained = sub[(sub.activation == "relu") & (sub.weights == "trained")]
-    checks.check(
-        f"rotation, bn={bn}: ReLU (trained) min rel. loss change", relu_trained["rel. change"].min(), 1e-3, ">="
-    )
-    relu_init = sub[(sub.activation == "relu") & (sub.weights == "init")]
-    checks.finding(
-        f"rotation, bn={bn}: ReLU (init) min rel. loss change",
-        relu_init["rel. change"].min(),
-        expected="clearly > 0 (>= 1e-3)",
-        note=f"outputs change by >= {relu_init['output change'].min():.2f} (relative); at a random init the "
-        "rotated network is another random network whose batch loss can be close by chance",
-    )
-lin_path = path[(path.activation == "linear") & (path.bn != "full")]["rel. change"].max()
-checks.check("rotation path, bn none/mean: linear max rel. change", lin_path, 1e-6, "<=")
-checks.check("rotated training: linear max gap", eq_gap["linear"].max(), 1e-6, "<=")
-checks.check("rotated training: ReLU min gap", eq_gap["relu"].min(), 1e-3, ">=")
-checks.check("population, linear: max effective rank per RF", pop_erank[-1, BLOCK["linear"]].max(), 1.01, "<=")
-checks.check("population, ReLU: mean distinct tokens per RF", pop_distinct[-1, BLOCK["relu"]].double().mean(), 1.0, ">")
-checks.check("population: grad E = 2 sum (V^T V) Cov(x~, x~') w (max rel. error)", max(identity_err), 1e-10, "<=")
-checks.check(
-    "population, linear: spread of the driving matrices over an RF's filters",
-    spread[BLOCK["linear"]].max(),
-    1e-12,
-    "<=",
-)
-checks.finding(
-    "population, ReLU: mean spread of the driving matrices over an RF's filters",
-    spread[BLOCK["relu"]].mean(),
-    expected="> 0: gates differ per filter",
-    note="the gated covariances are what lets ReLU filters separate",
-)
-full = rotation[(rotation.bn == "full") & (rotation.activation == "linear")]["rel. change"]
-checks.finding(
-    "rotation, full BN: linear min rel. loss change",
-    full.min(),
-    expected="the symmetry argument covers no BN or mean-only BN",
-    note="per-unit variance normalization does not commute with mixing filters: the paper's BN breaks the exact symmetry",
-)
-checks.finding(
-    "linear trained vs randomly rotated: selective fraction difference",
-    rotation_null.loc["linear", "trained"] - rotation_null.loc["linear", "randomly rotated"],
-    expected="~0 (no preference for token-aligned filters)",
-    note="section 2d; both near 0",
-)
-checks.report()
-checks.save(FIG_DIR)
-checks.assert_all()
-
-# %% [markdown]
-# ## Figures
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
-panels = [
-    ("chi+", "$\\chi^+$ (mean best cosine, pattern tokens)"),
-    ("selective", "fraction of token-selective filters"),
-]
-for ax, (column, label) in zip(axes, panels):
-    for act in ACTS:
-        sub = results[results.activation == act]
-        stats = sub.groupby("beta")[column].agg(["mean", "std"])
-        ax.errorbar(
-            stats.index, stats["mean"], yerr=stats["std"], color=plotting.COLORS[act], marker="o", capsize=3, label=act
-        )
-        ax.scatter(
-            sub.beta + (0.06 if act == "relu" else -0.06), sub[column], color=plotting.COLORS[act], s=8, alpha=0.4
-        )
-    ax.set(xlabel="β (filters per RF = β·P)", ylabel=label, xticks=P.betas)
-axes[1].axhline(chance, color=plotting.COLORS["theory"], ls=":", lw=1, label="chance (no token preference)")
-axes[0].axhline(0.97, color=plotting.PALETTE[3], ls="--", lw=1, label="claim: 0.97")
-axes[0].legend(fontsize=8, loc="upper left")
-axes[1].legend(fontsize=8, loc="center right")
-fig.suptitle(f"Token experiment: ReLU specializes as β grows, linear does not ({len(P.seeds)} seeds, mean ± sd)")
+axes[0].set(xlabel="β (filters per RF = β·P)", ylabel="$\\chi^+$", xticks=P.betas,
+            title="$\\chi^+$: |cos| for linear, signed cos for ReLU")  # fmt: skip
+axes[1].set(xlabel="β (filters per RF = β·P)", ylabel="selective fraction (cos ≥ 0.9)",
+            xticks=P.betas, title="Token-selective filters")  # fmt: skip
+axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+fig.suptitle(f"Token experiment: ReLU specializes as β grows, linear does not ({R} seeds, mean and 95% interval)")
 plotting.savefig(fig, FIG_DIR, "chi_plus_vs_beta")
 
 # %% [markdown]
-# **What it shows.** ReLU's $\chi^+$ climbs with β to ≈ 1: with more filters per RF, every
-# pattern token gets a filter of its own. Linear stays near 0.7 for every β; its filters are
-# not token-selective at all (right panel, below the chance line), so its $\chi^+$ measures
-# how close a *non-aligned* filter happens to come to each token. ReLU's selective fraction is
-# high but not 1: the remainder are mostly dead filters (closed gate on every token, see
-# section 1), plus a few that straddle two tokens.
+# **What it shows.** Left: ReLU's $\chi^+$ climbs with β to 1, far above random filters
+# placed in the right subspace (dotted) and the untrained network (dash-dotted); linear's
+# rises only a little with β and, for β > 1, stays *below* the random in-span filters: its
+# filters are not only token-blind but also spread outside the span of the pattern tokens
+# (onto filler tokens). The baselines are computed with the cosine of the curve they go with
+# (|cos| for linear, signed for ReLU), so a ReLU curve is compared with the signed baseline.
+# Right: linear networks have almost no token-selective filters, below the chance level of
+# token-blind directions; ReLU's fraction is high but not 1, the rest being mostly dead
+# filters (closed on every token: printed above, and the all-blue rows of the heatmap below).
 
 # %%
 loc = P.heatmap_location
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
-plus0 = tasks_max.plus_mask()[0, loc].numpy()
+plus0 = trained["relu", True].tasks.plus_mask()[0, loc].numpy()
 tick_labels = [f"{t}*" if plus0[t] else f"{t}" for t in range(P.vocab)]
 for ax, act in zip(axes, ACTS):
-    run = trained[act]
+    run = trained[act, True]
     cos = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings)[0, loc].numpy()  # [M, V], signed
-    best = np.abs(cos).argmax(1)
-    order = np.lexsort((-np.abs(cos).max(1), best))
-    sns.heatmap(
-        cos[order],
-        ax=ax,
-        cmap="vlag",
-        vmin=-1,
-        vmax=1,
-        cbar=act == "linear",
-        xticklabels=tick_labels,
-        yticklabels=False,
-        cbar_kws={"label": "cosine(filter, token)"},
-    )
-    ax.set(
-        title=f"{act}: RF {loc}, seed {P.seeds[0]}, β = {BETA_MAX:g}",
-        xlabel="token (* = appears here in a pattern)",
-        ylabel=f"{cos.shape[0]} filters (sorted by best token)",
-    )
+    order = np.lexsort((-np.abs(cos).max(1), np.abs(cos).argmax(1)))
+    sns.heatmap(cos[order], ax=ax, cmap="vlag", vmin=-1, vmax=1, cbar=act == "linear", xticklabels=tick_labels,
+                yticklabels=False, cbar_kws={"label": "cosine(filter, token)"})  # fmt: skip
+    ax.set(title=f"{label(act, True)}: RF {loc}, seed {SEEDS[0]}, β = {BETA_MAX:g}",
+           xlabel="token (* = appears here in a pattern)", ylabel=f"{cos.shape[0]} filters (sorted by best token)")  # fmt: skip
     ax.tick_params(axis="x", labelsize=7, rotation=0)
 plotting.savefig(fig, FIG_DIR, "learned_filters")
 
@@ -599,118 +362,575 @@ plotting.savefig(fig, FIG_DIR, "learned_filters")
 # **What it shows.** Each row is one filter of the same RF, each column a token. ReLU filters
 # are one-hot on the pattern tokens (*) — several filters per token, every pattern token
 # covered — or dead (all non-positive). Linear filters are dense mixtures of many tokens,
-# pattern tokens and fillers alike, with both signs: the same subspace in a basis that no
-# token picks out.
+# pattern tokens and fillers alike, with both signs.
+#
+# ## 2. The driving matrices in the paper's setting (full BN, β = 5)
+#
+# For each trained network (ReLU + BN and linear + BN, β = max, every seed) and for the
+# untrained ReLU network, on one batch of `batch_size` samples (float64,
+# `nlcl_utils.driving`): the driving matrices $D^v_{km}$ of every filter, BN's per-unit scales
+# $s^v_{km}$, and the engine's own autograd gradient (`ReceptiveFieldNet.reference_loss`).
+#
+# * **Identity** (any homogeneous h, any weights): $\sum_v s^v_{km} D^v_{km} v_{km}$ equals
+#   autograd's gradient of every filter (relative error at float64 round-off); with linear
+#   h the matrices are identical across an RF's filters ($h' \equiv 1$).
+# * **Prediction** (T2.3, ReLU + BN, trained): the **spread** of an RF's driving matrices,
+#   $S_k = \sum_{v,m}\|D^v_{km} - \bar D^v_k\|_F^2 / \sum_{v,m}\|D^v_{km}\|_F^2$ ($\bar D^v_k$: mean
+#   over the RF's filters; 0 when all filters share their matrices, at most $1 - 1/M$), averaged
+#   over RFs, is **at least ½** (per seed, interval lower bound). Derivation: for one-hot tokens
+#   row $t$ of $D^v_{km}$ is the shared row times the filter's gate on $t$, so $S_k$ is an
+#   average over tokens of $1 - g_t$, $g_t$ being the fraction of the RF's filters whose gate is
+#   open on $t$ (weighted by $\|\text{row } t\|^2 g_t$). Specialized filters — each open on its
+#   own token, no token claimed by more than half of them — give $S_k \ge ½$; independent
+#   random gates (the untrained network) give about $½(1 - 1/M)$, printed as the baseline.
+
+# %%
+drive = {}
+for act in ACTS:
+    run = trained[act, True]
+    drive[label(act, True)] = driving.driving_matrices(run.model, TokenSampler(run.tasks, P.batch_size)())
+init_tasks, init_relu, init_sampler = train.build_token_experiment(
+    dataclasses.replace(BASE, beta=BETA_MAX, activation="relu", bn=True), SEEDS
+)
+drive["ReLU + BN, untrained"] = driving.driving_matrices(init_relu, init_sampler())
+spread = {name: dm.spread().mean(-1) for name, dm in drive.items()}  # [R], mean over RFs
+grad_error = max(dm.gradient_error().max().item() for dm in drive.values())
+scale_spread = {
+    name: (dm.scales.std(2) / dm.scales.mean(2)).mean().item() for name, dm in drive.items()
+}  # per-unit BN scales, relative spread over an RF's filters
+print(f"sum_v s D v = autograd gradient: max relative error {grad_error:.1e}")
+for name, values in spread.items():
+    print(f"{name:>22}: spread of an RF's driving matrices {ci_text(values.tolist())}; "
+          f"relative spread of the BN scales s over an RF's filters {scale_spread[name]:.2f}")  # fmt: skip
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 0.8]})
+for ax, act in zip(axes[:2], ACTS):
+    name = label(act, True)
+    dm = drive[name]
+    run = trained[act, True]
+    cos = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings)[0, loc].numpy()
+    order = np.lexsort((-np.abs(cos).max(1), np.abs(cos).argmax(1)))  # the filter order of the heatmap above
+    rows_norm = dm.matrices[0, :, loc].square().sum((0, -1)).sqrt()  # [M, V]: |row t| over both views
+    rows_norm = rows_norm / rows_norm.amax(-1, keepdim=True).clamp(min=1e-300)
+    sns.heatmap(rows_norm.numpy()[order], ax=ax, cmap="rocket_r", vmin=0, vmax=1, cbar=act == "linear",
+                xticklabels=tick_labels, yticklabels=False, cbar_kws={"label": "|row t of D_km| / max over t"})  # fmt: skip
+    ax.set(title=f"{name}: driving matrices of RF {loc}, seed {SEEDS[0]}", xlabel="token t (* = pattern token)",
+           ylabel=f"{rows_norm.shape[0]} filters (order as above)")  # fmt: skip
+    ax.tick_params(axis="x", labelsize=7, rotation=0)
+spread_df = pd.DataFrame([{"network": name, "spread": v} for name, values in spread.items() for v in values.tolist()])
+sns.swarmplot(data=spread_df, x="network", y="spread", hue="network", ax=axes[2], size=5, legend=False,
+              palette=[plotting.COLORS["relu"], plotting.COLORS["linear"], plotting.COLORS["other"]])  # fmt: skip
+axes[2].axhline(0.5, color=plotting.COLORS["theory"], ls="--", lw=1, label="prediction for ReLU: ≥ ½")
+axes[2].set(xlabel="", ylabel="spread $S$ (mean over RFs)", ylim=(-0.05, 1.0),
+            title=f"Spread per seed (β = {BETA_MAX:g}, full BN)")  # fmt: skip
+axes[2].tick_params(axis="x", labelsize=7, rotation=15)
+axes[2].legend(fontsize=7, loc="center left")
+plotting.savefig(fig, FIG_DIR, "driving_matrices")
+
+# %% [markdown]
+# **What it shows.** Left and middle: each row is one filter's driving matrix, drawn as the norm
+# of its row for each token. In the linear network every filter of the RF has the same matrix
+# (identical rows): whatever the gradient does to one filter, it does through the same
+# matrices to all, weighted only by the filter's own top-layer column and BN scale. In the ReLU
+# network each live filter is driven by the row of its own token (and dead filters by nothing),
+# so the gradient itself tells the filters apart. Right: the spread per seed — exactly 0 for
+# linear, about ½ for the untrained ReLU network (random gates), and higher in the trained ReLU
+# network, whose gates have specialized.
+#
+# ## 3. The rotation symmetry, where it is exact and where BN breaks it
+#
+# **(a) The loss at the trained weights.** For every RF an independent Haar-random
+# $Q_k \in O(M)$; the loss (InfoNCE τ = 0.1, float64, one batch; the engine's
+# `ReceptiveFieldNet.reference_loss`, mean-only BN is its `bn_scale=False`) of $(W, V)$ is
+# compared with that of $(Q_kW_k,\ V_kQ_k^\top)_k$. No BN and mean-only BN are evaluated at the
+# networks trained without BN (the identity holds at any weights), full BN at the networks
+# trained with it (the paper's setting). Identity: linear, no BN / mean-only BN, relative
+# change at float64 round-off. Measured, not predicted: how much full BN and ReLU break it.
+
+# %%
+M_MAX = trained["relu", True].model.first.shape[2]
+q_rand = tld.random_orthogonal((R, P.locations), M_MAX, gen)
+cases = [(("linear", False), "none"), (("linear", False), "mean"), (("linear", True), "full"),
+         (("relu", False), "none"), (("relu", False), "mean"), (("relu", True), "full")]  # fmt: skip
+rot_rows = []
+for (act, bn), mode in cases:
+    run = trained[act, bn]
+    emb64 = run.tasks.embeddings.to(F64)
+    batch = TokenSampler(run.tasks, P.rotation_batch)()
+    first, top = run.model.first.to(F64), run.model.top.to(F64)
+    change = tld.rotation_loss_change(batch, first, top, emb64, act, mode, q_rand)
+    out_change = tld.rotation_output_change(batch[0], first, top, emb64, act, mode, q_rand)
+    rot_rows += [{"activation": act, "BN": mode, "seed": s, "loss change": c, "output change": o}
+                 for s, c, o in zip(SEEDS, change.tolist(), out_change.tolist())]  # fmt: skip
+rotation = pd.DataFrame(rot_rows)
+print("relative loss change |L(QW, VQ^T) - L(W, V)| / |L(W, V)| and relative output change, per seed: min .. max")
+print(rotation.groupby(["activation", "BN"])[["loss change", "output change"]]
+      .agg(lambda v: f"{v.min():.1e} .. {v.max():.1e}").to_string())  # fmt: skip
+
+# %% [markdown]
+# **(b) The whole training run commutes with the rotation** (no BN). The loss and the weight
+# decay are invariant, so gradients transform covariantly and SGD with momentum started at
+# $(QW, VQ^\top)$ follows the rotated trajectory of the run started at $(W, V)$ on the same data.
+# We train both (engine, no BN, float64, β = `equivariance_beta`) and measure
+# $\|Q\,W(T) - W_{\rm rot}(T)\|_F / \|W(T)\|_F$ — an identity for linear (round-off, grown over
+# the run), not for ReLU.
+
+# %%
+eq_cfg = dataclasses.replace(BASE, beta=P.equivariance_beta, bn=False, dtype="float64")
+q_eq = tld.random_orthogonal((R, P.locations), eq_cfg.filters, gen)
+eq_gap = {
+    act: tld.equivariance_gap(dataclasses.replace(eq_cfg, activation=act), SEEDS, q_eq, P.equivariance_steps)[0]
+    for act in ACTS
+}
+for act in ACTS:
+    print(f"{act:>6}: |Q W(T) - W_rot(T)| / |W(T)| after {P.equivariance_steps} steps: "
+          f"min {eq_gap[act].min():.1e}, max {eq_gap[act].max():.1e}")  # fmt: skip
+
+# %% [markdown]
+# **(c) The rotation null.** A randomly rotated copy of a trained linear network without BN is
+# an exactly equally good solution; so, if nothing prefers token-aligned filters, the trained
+# network should be no more token-selective, and have no higher $\chi^+$, than its rotated
+# copies. With full BN the rotated copy is only an approximately equal solution (a). For ReLU,
+# rotating destroys what training built. Per seed: trained value minus the mean over
+# `rotation_null_draws` rotations; mean and 95% interval over seeds.
+#
+# **Prediction** (T2.2): for ReLU + BN at β = 5 the selective fraction of the trained network
+# exceeds that of its rotated copies (interval above 0). For linear the difference is reported
+# (expected near 0).
+
+# %%
+null_rows = []
+for act, bn in [("linear", False), ("linear", True), ("relu", True)]:
+    run = trained[act, bn]
+    absolute = act == "linear"
+    draws = [metrics.token_metrics(tld.random_orthogonal((R, P.locations), M_MAX, gen).to(run.model.first.dtype)
+                                   @ run.model.first, run.tasks, absolute=absolute)
+             for _ in range(P.rotation_null_draws)]  # fmt: skip
+    for metric, key in (("selective", "selective_fraction"), ("chi+", "chi_plus")):
+        rotated = torch.stack([d[key] for d in draws]).mean(0)
+        for r, seed in enumerate(SEEDS):
+            null_rows.append({"config": label(act, bn), "metric": metric, "seed": seed,
+                              "trained": run.metrics[key][r].item(), "rotated": rotated[r].item()})  # fmt: skip
+rotation_null = pd.DataFrame(null_rows)
+rotation_null["difference"] = rotation_null.trained - rotation_null.rotated
+print(f"trained vs randomly rotated (mean of {P.rotation_null_draws} rotations), beta = {BETA_MAX:g}: "
+      "mean [95% interval] over seeds")  # fmt: skip
+print(rotation_null.groupby(["config", "metric"])[["trained", "rotated", "difference"]].agg(ci_text).to_string())
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
 floor = torch.finfo(F64).eps / 20  # exact zeros are drawn at this floor
-styles = {"none": "-", "mean": "--", "full": ":"}
-for act in ACTS:
-    for bn in tld.BN_MODES:
-        sub = path[(path.activation == act) & (path.bn == bn)]
-        axes[0].plot(
-            sub.theta,
-            sub["rel. change"].clip(lower=floor),
-            ls=styles[bn],
-            marker="o",
-            ms=3,
-            color=plotting.COLORS[act],
-            label=f"{act}, BN {bn}",
-        )
-axes[0].axhline(1e-6, color=plotting.PALETTE[3], lw=1, ls="--")
-axes[0].set(
-    yscale="log",
-    xlabel="rotation angle θ  (Q = exp(θA))",
-    ylabel="max relative loss change",
-    title="Loss along a rotation of every RF's filters",
-)
-axes[0].legend(fontsize=7, ncol=2, loc="center right")
+rotation["case"] = rotation.activation + ", BN " + rotation.BN
+rotation["shown"] = rotation["loss change"].clip(lower=floor)
+sns.swarmplot(data=rotation, x="case", y="shown", hue="activation", palette=plotting.COLORS, ax=axes[0], size=4,
+              legend=False, log_scale=True)  # fmt: skip
+axes[0].set(xlabel="", ylabel="|L(QW, VQᵀ) − L(W, V)| / |L(W, V)|",
+            title="Loss change under a random rotation (trained networks)")  # fmt: skip
+axes[0].tick_params(axis="x", labelsize=7, rotation=20)
 gaps = pd.DataFrame([{"activation": act, "gap": g} for act in ACTS for g in eq_gap[act].clamp(min=floor).tolist()])
-sns.swarmplot(
-    data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5, legend=False
-)
-axes[1].axhline(1e-6, color=plotting.PALETTE[3], lw=1, ls="--", label="claim bound 1e-6")
-axes[1].set(
-    yscale="log",
-    xlabel="",
-    ylabel="|Q W(T) − W_rot(T)| / |W(T)|",
-    title=f"Training from W and from QW ({P.equivariance_steps} steps, no BN)",
-)
-axes[1].legend(fontsize=8)
+sns.swarmplot(data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5,
+              legend=False, log_scale=True)  # fmt: skip
+axes[1].set(xlabel="", ylabel="|Q W(T) − W_rot(T)| / |W(T)|",
+            title=f"Training from W and from QW ({P.equivariance_steps} steps, no BN, float64)")  # fmt: skip
 plotting.savefig(fig, FIG_DIR, "rotation_test")
 
 # %% [markdown]
-# **What it shows.** Left: rotating every RF's filters (with the compensating top layer)
-# leaves the linear loss unchanged at float64 round-off along the whole path, without BN and
-# with mean-only BN; ReLU's loss changes at once. Full BN (dotted) breaks the symmetry for
-# linear too: dividing each hidden unit by its own standard deviation does not commute with
-# mixing the units. Right: the rotated linear training run ends exactly at the rotated
-# weights, ReLU's does not.
+# **What it shows.** Left: rotating every RF's filters (with the compensating top layer) leaves
+# the linear loss unchanged at float64 round-off without BN and with mean-only BN; with full
+# BN — the paper's setting — the linear loss changes by a clearly non-round-off amount, so the
+# symmetry argument does not cover that setting (the driving-matrix argument of section 2
+# does). ReLU's loss changes in every BN mode. Right: the rotated linear training run ends
+# exactly at the rotated weights; ReLU's does not.
+
+# %% [markdown]
+# ## 4. The population model: what it shows, and what its constraint forces
+#
+# A small token task (`pop_*` parameters) whose two-view distribution is **enumerated**
+# exactly (every pattern, every filler of every wildcard in both views). Uniform α gives the
+# energy $E = \operatorname{tr}\operatorname{Cov}(f(x), f(x'))$ (minus the population quadratic
+# loss of unnormalized outputs; mean-only BN does not change it). Filters are kept on their unit
+# spheres (standing in for BN's scale normalization) and the top layer on the unit Frobenius
+# sphere; Riemannian gradient ascent in float64 (heavy-ball momentum, same fixed points),
+# every init run once with linear and once with ReLU.
+#
+# **The top-layer constraint forces the linear collapse.** On the unit Frobenius sphere,
+# $\max_V \operatorname{tr}(VGV^\top)$ is the top eigenvalue of the hidden cross-covariance $G$,
+# reached by a rank-one $V = ab^\top$. The network then has one output direction,
+# $b^\top h = \sum_k \big(\sum_m b_{km} w_{km}\big)^\top x_k$ for linear h, and the gradient of
+# filter $(k, m)$ is $b_{km}$ times a vector shared by the RF's filters: they all move along one
+# direction and end parallel. So the parallel linear filters here are a consequence of this
+# constraint, not evidence about the trained networks (where linear filters keep an effective
+# rank well above 1, section 1). What the model shows *despite* the rank-one top layer is the
+# ReLU side: gates let the filters of one RF settle on different pattern tokens.
+#
+# **Prediction** (T2.5): at convergence, ReLU filters of an RF select more than one distinct
+# pattern token on average (per init, interval above 1 — a parallel filter bank selects at most
+# one); reported against how many pattern tokens each RF has. Convergence is checked, not
+# assumed: the largest gradient norm at the end of the ReLU runs is printed next to the
+# linear runs'.
+
 
 # %%
-steps_axis = np.array(flow.steps)
-fig, axes = plt.subplots(2, 2, figsize=plotting.FIGSIZE["grid"], layout="constrained", sharex=True)
+@dataclasses.dataclass
+class PopulationRun:
+    """One activation's flow and what it learned. Shapes: T records, I inits, K RFs, M filters, V tokens."""
+
+    flow: tld.FlowTrajectory
+    slope: torch.Tensor  # [I]
+    cosines: torch.Tensor  # [T, I, K, M, V] (|cos| for linear, signed for ReLU, as the reference metric)
+    effective_rank: torch.Tensor  # [T, I, K]
+    captured: torch.Tensor  # [T, I, K]: distinct pattern tokens some filter selects (cos >= 0.9)
+
+
+pop_filters = int(round(P.pop_beta * P.pop_per_location))
+pop_inits = list(range(P.pop_n_inits))
+pop_runs = {}
+for act, n_steps, dt in (("linear", P.pop_steps, P.pop_dt), ("relu", P.pop_relu_steps, P.pop_relu_dt)):
+    pop, first0, top0, slope = tld.population_instance(POP_SPEC, P.pop_task_seed, pop_inits, [act], pop_filters,
+                                                       P.pop_out_dim)  # fmt: skip
+    flow = tld.integrate_flow(pop, first0, top0, slope, n_steps, dt=dt, record_every=P.pop_record_every)
+    T = flow.first.shape[0]
+    cos = metrics.filter_token_cosines(flow.first.flatten(0, 1), pop.embeddings.repeat(T, 1, 1))
+    cos = cos.unflatten(0, (T, P.pop_n_inits))
+    cos = cos.abs() if act == "linear" else cos
+    plus_only = cos.masked_fill(~pop.plus.view(1, *pop.plus.shape[:2], 1, pop.plus.shape[2]), -1.0)
+    pop_runs[act] = PopulationRun(flow, slope, cos, metrics.effective_rank(flow.first),
+                                  tld.distinct_selected_tokens(plus_only))  # fmt: skip
+KP, MP, DP = pop_runs["relu"].flow.first.shape[2:]
+pop_n_plus = pop.plus[0].sum(-1)  # [K] pattern tokens per RF (one task, every init)
+pair_cos = {act: (run.flow.first[-1] @ run.flow.first[-1].transpose(-1, -2)).abs() for act, run in pop_runs.items()}
+pop_final = pd.DataFrame([
+    {"activation": act, "init": i, "steps": run.flow.steps[-1], "energy": run.flow.energy[-1, i].item(),
+     "grad norm": run.flow.grad_norm[-1, i].item(), "eff. rank": run.effective_rank[-1, i].mean().item(),
+     "pattern tokens captured": run.captured[-1, i].double().mean().item(),
+     "min |cos| between filters": pair_cos[act][i].amin().item()}
+    for act, run in pop_runs.items() for i in pop_inits
+])  # fmt: skip
+relu_run = pop_runs["relu"]
+half = len(relu_run.flow.steps) // 2
+captured_changes = int((relu_run.captured[half:] != relu_run.captured[-1]).any(0).sum())
+print(f"support {pop.support} points, {KP} RFs x {MP} filters, pattern tokens per RF {pop_n_plus.tolist()} "
+      f"(mean {pop_n_plus.double().mean():.2f})")  # fmt: skip
+print(pop_final.groupby("activation").agg(lambda v: f"{v.min():.3g} .. {v.max():.3g}").drop(columns="init").to_string())
+for act, run in pop_runs.items():
+    print(f"{act:>6}: pattern tokens captured per RF (mean over inits) {run.captured[-1].double().mean(0).tolist()} "
+          f"of {pop_n_plus.tolist()}")  # fmt: skip
+print(f"ReLU: (init, RF) pairs whose captured-token count changed over the second half of the run: {captured_changes}")
+
+# %% [markdown]
+# The population gradient as an exact identity (float64): at the start and at the end of the
+# flow, autograd's $\nabla_{w_{km}}E$ equals
+# $2\sum_{k'm'}(V^\top V)_{km,k'm'}\operatorname{Cov}(\tilde x_{km}, \tilde x'_{k'm'})\,w_{k'm'}$
+# (`energy_gradient_closed_form`), and with linear h the matrices are the same for every filter
+# of an RF (the population form of section 2).
+
+# %%
+identity_err, pop_spread = [], {}
+for act, run in pop_runs.items():
+    for index in (0, -1):
+        w_req = run.flow.first[index].clone().requires_grad_(True)
+        energy = tld.population_energy(w_req, run.flow.top[index], pop, run.slope)
+        (auto,) = torch.autograd.grad(energy.sum(), [w_req])
+        closed = tld.energy_gradient_closed_form(run.flow.first[index], run.flow.top[index], pop, run.slope)
+        identity_err.append(((auto - closed).flatten(1).norm(dim=1) / auto.flatten(1).norm(dim=1)).max().item())
+    cov_end = tld.gated_covariances(run.flow.first[-1], pop, run.slope).view(P.pop_n_inits, KP, MP, KP * MP, DP, DP)
+    pop_spread[act] = (cov_end - cov_end[:, :, :1]).flatten(2).norm(dim=-1) / cov_end.flatten(2).norm(dim=-1)
+    print(f"{act:>6}: gradient identity, max relative error {max(identity_err[-2:]):.1e}; relative spread over an "
+          f"RF's filters of their matrices Cov(x~_km, .): max {pop_spread[act].max():.1e}, "
+          f"mean {pop_spread[act].mean():.2f}")  # fmt: skip
+
+# %%
+fig, axes = plt.subplots(2, 2, figsize=plotting.FIGSIZE["grid"], layout="constrained")
 token_colors = sns.color_palette("husl", P.pop_vocab)
-for ax, act in zip(axes[0], ["linear", "relu"]):
-    replica = BLOCK[act].start + P.pop_example_init
-    cos_ex = pop_cos[:, replica, 0]  # [T, M, V], RF 0 (absolute for linear)
+off = ~torch.eye(MP, dtype=torch.bool)
+for ax, act in zip(axes[0], ["relu", "linear"]):
+    run = pop_runs[act]
+    steps_axis = np.array(run.flow.steps)
+    cos_ex = run.cosines[:, P.pop_example_init, 0]  # [T, M, V], RF 0
     final_best = cos_ex[-1].argmax(-1)
     for m in range(MP):
         tok = int(final_best[m])
         ax.plot(steps_axis, cos_ex[:, m, tok].numpy(), color=token_colors[tok], lw=1.2)
-    w_unit = flow.first[:, replica, 0]
+    w_unit = run.flow.first[:, P.pop_example_init, 0]
     pairwise = (w_unit @ w_unit.transpose(-1, -2)).abs()
-    off = ~torch.eye(MP, dtype=torch.bool)
     ax.plot(
         steps_axis, pairwise[:, off].mean(-1).numpy(), color="k", ls="--", lw=1.5, label="mean |cos| between filters"
     )
-    ax.set(
-        title=f"{act}: RF 0, init {P.pop_inits[P.pop_example_init]}",
-        ylabel="cosine with its final best token",
-        ylim=(-0.05, 1.05),
-    )
+    ax.set(title=f"{act}: RF 0, init {P.pop_example_init} (colour: final best token)", xlabel="step",
+           ylabel="cosine with its final best token", ylim=(-0.05, 1.05))  # fmt: skip
     ax.legend(fontsize=8, loc="lower right")
-for act in ACTS:
-    er = pop_erank[:, BLOCK[act]].flatten(1).numpy()
-    dist = pop_distinct[:, BLOCK[act]].flatten(1).double().numpy()
-    for ax, values in zip(axes[1], [er, dist]):
-        ax.plot(steps_axis, np.median(values, 1), color=plotting.COLORS[act], label=act)
-        ax.fill_between(
-            steps_axis, np.quantile(values, 0.1, 1), np.quantile(values, 0.9, 1), color=plotting.COLORS[act], alpha=0.25
-        )
-axes[1, 0].set(xlabel="step", ylabel="effective rank of an RF's filters", title="all inits × RFs: median, 10–90 %")
-axes[1, 1].set(
-    xlabel="step", ylabel="distinct tokens selected per RF (cos ≥ 0.9)", title="all inits × RFs: median, 10–90 %"
-)
+for act, run in pop_runs.items():
+    steps_axis = np.array(run.flow.steps)
+    axes[1, 0].semilogy(steps_axis, run.flow.grad_norm.amax(1).numpy(), color=plotting.COLORS[act], label=act)
+    plus = run.captured.flatten(1).double().numpy()
+    axes[1, 1].plot(steps_axis, plus.mean(1), color=plotting.COLORS[act], label=act)
+    axes[1, 1].fill_between(steps_axis, plus.min(1), plus.max(1), color=plotting.COLORS[act], alpha=0.25)
+axes[1, 1].axhline(pop_n_plus.double().mean().item(), color=plotting.COLORS["theory"], ls=":", lw=1.2,
+                   label="pattern tokens per RF (mean)")  # fmt: skip
+axes[1, 0].set(xlabel="step", ylabel="Riemannian gradient norm (max over inits)", title="Convergence")
+axes[1, 1].set(xlabel="step", ylabel="pattern tokens captured per RF (cos ≥ 0.9)",
+               title="all inits × RFs: mean, min–max")  # fmt: skip
 axes[1, 0].legend(fontsize=8)
-fig.suptitle(
-    "Population dynamics (uniform α, exact): linear filters collapse together, ReLU filters pick different tokens"
-)
+axes[1, 1].legend(fontsize=8, loc="center right")
+fig.suptitle("Population model (uniform α, exact, rank-one top layer): ReLU filters capture different tokens")
 plotting.savefig(fig, FIG_DIR, "population_dynamics")
 
 # %% [markdown]
-# **What it shows.** Top: each line is one filter of RF 0, drawn as its cosine with the
-# token it ends closest to, in that token's colour; the dashed line is the mean |cosine|
-# between the RF's filters. Linear: all filters converge to the same direction (dashed → 1,
-# one colour), a mixture of tokens rather than a token. ReLU: filters lock onto different
-# tokens (several colours reaching 1) and stay apart. Bottom, over all inits and RFs: the
-# linear effective rank falls to 1 and no token is selected; ReLU keeps several directions
-# and selects two to three of the RF's three or four pattern tokens.
+# **What it shows.** Top: each line is one filter of RF 0, drawn as its cosine with the token it
+# ends closest to, in that token's colour; the dashed line is the mean |cosine| between the RF's
+# filters. ReLU: filters lock onto different tokens (several colours reaching 1) and stay
+# apart. Linear: all filters converge to one direction (dashed → 1), a mixture rather than a
+# token — the collapse the rank-one top layer forces. Bottom left: the linear flow reaches
+# round-off; the ReLU flow's gradient norm decays much more slowly (flat directions of
+# filters with a small top-layer weight), so its convergence is judged on what we report:
+# the captured-token counts stop changing. Bottom right: ReLU captures part of the RF's
+# pattern tokens (dotted: how many there are), linear at most one per RF.
+
+# %% [markdown]
+# ## Agreement and differences with the theory
 #
-# **Agreement and differences with the theory.**
+# * **Which argument covers the paper's setting.** The paper trains with full BatchNorm. There
+#   the rotation symmetry is broken (section 3a: the linear loss changes under rotation well
+#   above round-off), so it cannot be the explanation in that setting; it is exact, and
+#   carries the whole SGD trajectory, without BN or with mean-only BN. The driving-matrix
+#   argument holds in every BN mode: with linear h the filters of an RF share their driving
+#   matrices exactly, and BN only contributes a per-unit scale (section 2).
+# * Linear networks with and without BN behave alike: no token-selective filters beyond
+#   chance, and a $\chi^+$ that does not rise with β and stays below that of random filters
+#   confined to the pattern-token span.
+# * The effective rank of an RF's filters does **not** separate linear from ReLU in the trained
+#   networks (section 1 table): linear filters do not collapse to one direction there; it
+#   is the token basis that they fail to find, not a subspace. Only the population model's
+#   rank-one top layer collapses them (section 4).
+# * The rotation null: trained linear networks are no more token-aligned than random rotations
+#   of themselves — in fact slightly less (their $\chi^+$ is a few hundredths below that of the
+#   rotated copies, with and without BN): nothing in the objective pulls a linear filter onto a
+#   token.
+# * ReLU's selective fraction stays below 1: dead filters in the SGD runs; in the population
+#   model, filters whose top-layer weight is small receive little gradient and converge slowly.
 #
-# * The symmetry is exact where the argument applies (no BN, mean-only BN): the linear loss
-#   and the whole SGD trajectory commute with any rotation of an RF's filters. The paper's
-#   experiment uses BN with per-unit variance normalization, for which the symmetry is only
-#   approximate (finding above); the trained linear networks nevertheless behave as the
-#   symmetry predicts: no more token-selective than randomly rotated copies of themselves.
-# * The population flow (uniform α, filters on the unit sphere) makes linear filters collapse
-#   to a single direction (effective rank 1). The trained linear networks do not collapse
-#   that far (effective rank ≈ 5–9 in section 1): InfoNCE's non-uniform α and the L2-normalized
-#   50-dim output spread the representation over a subspace. What both share is the absence of
-#   any token-aligned basis, which is the paper's point.
-# * ReLU's selective fraction stays below 1 in both settings: dead filters in the SGD runs,
-#   and in the population flow filters whose top-layer weight is near zero receive almost no
-#   gradient and keep mixtures. Specialization is per live filter, as the local-optimum
-#   picture says, not a guarantee for every unit.
+# ## Claims
+#
+# Predictions first (thresholds derived in the markdown before each experiment); at a reduced
+# scale (the `quick` profile) they are recorded as findings, not asserted. Then identities and
+# implementation checks (float64 round-off), then findings.
+
+
+# %%
+def column(act: str, bn: bool, beta: float, name: str) -> np.ndarray:
+    """Per-seed values (seed order) of one results column."""
+    sub = results[(results.activation == act) & (results.bn == bn) & (results.beta == beta)].sort_values("seed")
+    return sub[name].to_numpy()
+
+
+def predict(name: str, statement: str, values, op: str, threshold: float, source: str) -> None:
+    """A prediction at the paper's scale; a finding (same numbers) in a reduced run."""
+    if PAPER_SCALE:
+        checks.prediction(name, statement, per_seed=values, op=op, threshold=threshold, threshold_source=source)
+    else:
+        checks.finding(name, statement, per_seed=values, expected=f"{op} {threshold:g} at the paper's scale",
+                       note="reduced run (quick profile): not asserted")  # fmt: skip
+
+
+def null_difference(config: str, metric: str) -> np.ndarray:
+    sub = rotation_null[(rotation_null.config == config) & (rotation_null.metric == metric)].sort_values("seed")
+    return sub.difference.to_numpy()
+
+
+B = BETA_MAX
+predict(
+    f"ReLU + BN, beta={B:g}: chi+",
+    "T2.2",
+    column("relu", True, B, "chi+"),
+    ">=",
+    0.9,
+    "T2.2: chi+ -> 1; 0.9 is the selectivity cosine, i.e. every pattern token has a filter at it on average",
+)
+for bn in (True, False):
+    predict(
+        f"{label('relu', bn)}, beta={B:g}: chi+ minus random in-span filters (signed)",
+        "T2.2",
+        column("relu", bn, B, "chi+") - column("relu", bn, B, "in-span chi+"),
+        ">",
+        0.0,
+        "T2.2: specialized filters beat token-blind filters of the pattern span (baseline computed per seed)",
+    )
+    predict(
+        f"{label('linear', bn)}: largest over beta of selective fraction minus chance",
+        "T2.1",
+        np.max([column("linear", bn, b, "selective") - column("linear", bn, b, "chance") for b in P.betas], 0),
+        "<=",
+        0.0,
+        "T2.1: no token preference -> selective no more often than a uniform direction of the "
+        "pattern span (chance level in closed form, per seed)",
+    )
+    predict(
+        f"{label('relu', bn)}, beta={B:g}: selective fraction minus chance",
+        "T2.2",
+        column("relu", bn, B, "selective") - column("relu", bn, B, "chance"),
+        ">",
+        0.0,
+        "T2.2: specialized filters are token-selective above the chance level of token-blind directions",
+    )
+predict(
+    f"ReLU + BN, beta={B:g}: spread of an RF's driving matrices",
+    "T2.3",
+    spread["ReLU + BN"],
+    ">=",
+    0.5,
+    "T2.3: S = gate-weighted mean of 1 - (fraction of filters open on a token); >= 1/2 when filters open on "
+    "their own tokens (derivation in docs/theory.md); random gates give 1/2 (1 - 1/M)",
+)
+predict(
+    f"ReLU + BN, beta={B:g}: selective fraction, trained minus rotated copies",
+    "T2.2",
+    null_difference("ReLU + BN", "selective"),
+    ">",
+    0.0,
+    "T2.2: selectivity is built by training, and a rotation of the filters destroys it (0 = no difference)",
+)
+predict(
+    "population, ReLU: distinct pattern tokens captured per RF",
+    "T2.5",
+    relu_run.captured[-1].double().mean(-1),
+    ">",
+    1.0,
+    "T2.5: a parallel filter bank captures at most 1 token; ReLU's gates let filters take different ones",
+)
+
+checks.identity(
+    "driving matrices rebuild the engine's gradient (max relative error)",
+    "T2.3",
+    measured=grad_error,
+    op="<=",
+    threshold=1e-10,
+    threshold_source="float64 round-off for an exact chain-rule identity",
+)
+checks.identity(
+    "linear + BN: spread of an RF's driving matrices (max)",
+    "T2.3",
+    measured=spread["linear + BN"].max(),
+    op="<=",
+    threshold=1e-20,
+    threshold_source="h' = 1: identical matrices; squared float64 round-off (ratio of squared norms)",
+)
+for mode in ("none", "mean"):
+    sub = rotation[(rotation.activation == "linear") & (rotation.BN == mode)]
+    checks.identity(
+        f"rotation, BN {mode}: linear max relative loss change",
+        "T2.4",
+        measured=sub["loss change"].max(),
+        op="<=",
+        threshold=1e-12,
+        threshold_source="float64 round-off of a loss summed over a batch (exact invariance)",
+    )
+checks.identity(
+    "rotated training, no BN: linear max gap",
+    "T2.4",
+    measured=eq_gap["linear"].max(),
+    op="<=",
+    threshold=1e-10,
+    threshold_source="float64 round-off grown over the SGD steps (exact equivariance)",
+)
+checks.identity(
+    "population: gradient = 2 sum (V^T V) Cov(x~, x~') w (max relative error)",
+    "T2.5",
+    measured=max(identity_err),
+    op="<=",
+    threshold=1e-10,
+    threshold_source="float64 round-off",
+)
+checks.identity(
+    "population, linear: spread of the driving matrices over an RF's filters",
+    "T2.5",
+    measured=pop_spread["linear"].max(),
+    op="<=",
+    threshold=1e-12,
+    threshold_source="h' = 1: identical matrices up to float64 round-off",
+)
+checks.implementation(
+    "population, linear: 1 - min |cos| between an RF's filters (forced collapse)",
+    "T2.5",
+    measured=1 - pair_cos["linear"].min().item(),
+    op="<=",
+    threshold=1e-6,
+    threshold_source="fixed point of the rank-one-top-layer flow (section 4), reached to the solver's gradient norm",
+)
+checks.implementation(
+    "population, ReLU: (init, RF) pairs whose captured-token count changed over the second half of the run",
+    "T2.5",
+    measured=captured_changes,
+    op="==",
+    threshold=0,
+    threshold_source="convergence of the reported quantity: a settled flow no longer changes what it captures",
+)
+
+full = rotation[(rotation.activation == "linear") & (rotation.BN == "full")].sort_values("seed")
+checks.finding(
+    "rotation, full BN: linear relative loss change",
+    "T2.4",
+    per_seed=full["loss change"],
+    expected="0 if the symmetry held; it is derived only without BN or with mean-only BN",
+    note="per-unit variance normalization does not commute with mixing units: full BN breaks the symmetry",
+)
+relu_none = rotation[(rotation.activation == "relu") & (rotation.BN == "none")].sort_values("seed")
+checks.finding(
+    "rotation, no BN: ReLU relative loss change",
+    "T2.4",
+    per_seed=relu_none["loss change"],
+    expected="> 0: relu(Qz) != Q relu(z)",
+    note="the symmetry is specific to linear h",
+)
+checks.finding(
+    "rotated training, no BN: ReLU gap",
+    "T2.4",
+    per_seed=eq_gap["relu"],
+    expected="> 0",
+    note="ReLU's SGD trajectory does not commute with the rotation",
+)
+for bn in (True, False):
+    checks.finding(
+        f"{label('linear', bn)}, beta={B:g}: chi+ minus random in-span filters (|cos|)",
+        "T2.1",
+        per_seed=column("linear", bn, B, "chi+") - column("linear", bn, B, "in-span chi+"),
+        expected="<= 0: no token preference",
+        note="linear filters also spread onto filler tokens, outside the pattern span",
+    )
+    for metric in ("selective", "chi+"):
+        checks.finding(
+            f"{label('linear', bn)}, beta={B:g}: {metric}, trained minus rotated copies",
+            "T2.1",
+            per_seed=null_difference(label("linear", bn), metric),
+            expected="about 0 (no preference for token-aligned filters)",
+            note="exact symmetry without BN; approximate with full BN (rotation changes the loss)",
+        )
+checks.finding(
+    f"beta={B:g}: effective rank, linear + BN minus ReLU + BN",
+    "T2.1",
+    per_seed=column("linear", True, B, "eff. rank") - column("relu", True, B, "eff. rank"),
+    expected="negative if linear filters collapsed to fewer directions",
+    note="effective rank does not separate the activations in trained networks; selectivity does",
+)
+checks.finding(
+    "ReLU + BN, untrained: spread of an RF's driving matrices",
+    "T2.3",
+    per_seed=spread["ReLU + BN, untrained"],
+    expected="about 1/2 (1 - 1/M): random gates",
+    note="the baseline of the T2.3 prediction",
+)
+checks.finding(
+    "population, ReLU: fraction of the RF's pattern tokens captured",
+    "T2.5",
+    per_seed=(relu_run.captured[-1].double() / pop_n_plus.double()).mean(-1),
+    expected="1 if every pattern token got a filter",
+    note="rank-one top layer, uniform alpha",
+)
+checks.finding(
+    "population, ReLU: final Riemannian gradient norm (max over inits)",
+    "T2.5",
+    measured=relu_run.flow.grad_norm[-1].max().item(),
+    expected=f"at the linear run's level ({pop_runs['linear'].flow.grad_norm[-1].max().item():.1e})",
+    note="first-order flow on a flat, non-smooth ReLU landscape decays slowly; the captured counts are settled",
+)
+nb.finish()

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from nlcl_utils.data.tokens import TokenTaskSpec, make_tasks
@@ -92,3 +93,40 @@ def test_random_span_filters_stay_in_the_plus_span():
     assert ((m["chi_plus"] > 0.3) & (m["chi_plus"] < 1)).all()  # random combinations: far from one token
     again = random_span_filters(tasks, 25, torch.Generator().manual_seed(0))
     assert torch.equal(w, again)
+def test_random_filter_baseline_matches_the_chance_level():
+    """In-span random unit filters are selective as often as the closed-form chance level says."""
+    from nlcl_utils import two_layer_dynamics as tld
+    from nlcl_utils.metrics import random_filter_baseline
+
+    tasks = make_tasks(SPEC, [0, 1], dtype=torch.float64)
+    plus = tasks.plus_mask()
+    base = random_filter_baseline(
+        tasks.embeddings, plus, 25, absolute=True, draws=400, generator=torch.Generator().manual_seed(0)
+    )
+    chance = torch.tensor([[tld.chance_selective_fraction(int(n)) for n in row] for row in plus.sum(-1).tolist()])
+    expected = chance.mean(-1).double()  # [R]
+    n_filters = 400 * SPEC.locations * 25
+    se = (expected * (1 - expected) / n_filters).sqrt()
+    assert ((base.selective_fraction - expected).abs() <= 5 * se).all()
+    assert base.draws == 400 and base.chi_plus.shape == (2,)
+    # signed cosines are never above absolute ones, and half the filters point away from every token
+    signed = random_filter_baseline(
+        tasks.embeddings, plus, 25, absolute=False, draws=400, generator=torch.Generator().manual_seed(0)
+    )
+    assert (signed.chi_plus < base.chi_plus).all()
+    assert torch.allclose(signed.selective_fraction, base.selective_fraction / 2, atol=5 * se.max().item())
+
+
+def test_random_filter_baseline_one_token_span_and_errors():
+    """A one-token span leaves only +-e_t: |cos| = 1 with that token, whatever the draw."""
+    from nlcl_utils.metrics import random_filter_baseline
+
+    emb = torch.eye(4, dtype=torch.float64).unsqueeze(0)
+    plus = torch.zeros(1, 2, 4, dtype=torch.bool)
+    plus[0, 0, 1] = plus[0, 1, 3] = True
+    base = random_filter_baseline(emb, plus, 3, absolute=True, draws=5, generator=torch.Generator().manual_seed(1))
+    assert base.chi_plus.item() == 1.0 and base.selective_fraction.item() == 1.0 and base.coverage.item() == 1.0
+    with pytest.raises(ValueError, match="filters"):
+        random_filter_baseline(emb, plus, 0, absolute=True, draws=5, generator=torch.Generator())
+    with pytest.raises(ValueError, match="plus"):
+        random_filter_baseline(emb, plus.float(), 3, absolute=True, draws=5, generator=torch.Generator())
