@@ -132,6 +132,8 @@ def random_span_filters(tasks: TokenTasks, filters: int, generator: torch.Genera
     coeff = torch.randn(r, k, filters, v, generator=generator, dtype=torch.float64) * plus.unsqueeze(2)
     w = torch.einsum("rkmv,rvd->rkmd", coeff, tasks.embeddings.to(torch.float64))
     return w / w.norm(dim=-1, keepdim=True).clamp(min=_EPS)
+
+
 @dataclass
 class FilterBaseline:
     """Token metrics of random in-span filter banks, each [R] (mean over the draws).

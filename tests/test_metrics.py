@@ -93,6 +93,8 @@ def test_random_span_filters_stay_in_the_plus_span():
     assert ((m["chi_plus"] > 0.3) & (m["chi_plus"] < 1)).all()  # random combinations: far from one token
     again = random_span_filters(tasks, 25, torch.Generator().manual_seed(0))
     assert torch.equal(w, again)
+
+
 def test_random_filter_baseline_matches_the_chance_level():
     """In-span random unit filters are selective as often as the closed-form chance level says."""
     from nlcl_utils import two_layer_dynamics as tld
