@@ -301,7 +301,9 @@ class TokenSampler:
             probs = probs.masked_fill(mask, 0.0)
             mass = probs.sum(1, keepdim=True)
             if (mass <= 0).any():
-                raise ValueError("persistent: every location needs a non-persistent filler token of positive probability")
+                raise ValueError(
+                    "persistent: every location needs a non-persistent filler token of positive probability"
+                )
             out.append((probs / mass).cumsum(1))
         return out
 
