@@ -24,7 +24,7 @@ import torch
 
 from nlcl_utils import metrics, priority
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks
-from nlcl_utils.train import TokenConfig, build_token_experiment, train
+from nlcl_utils.train import TokenConfig, build_token_experiment, train_with_config
 
 Tensor = torch.Tensor
 
@@ -84,17 +84,7 @@ def run_case(
     tasks, model, sampler = build_token_experiment(config, seeds)
     if tables is not None or persistent is not None:
         sampler = TokenSampler(tasks, config.batch_size, wildcard_probs=tables, persistent=persistent)
-    result = train(
-        model,
-        sampler,
-        config.steps,
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        snapshot_steps=snapshot_steps,
-        progress=progress,
-        desc=label,
-    )
+    result = train_with_config(model, sampler, config, snapshot_steps=snapshot_steps, progress=progress, desc=label)
     firsts = result.snapshots["first"]  # [S, R, K, M, d]
     s, r = firsts.shape[:2]
     absolute = config.activation == "linear"

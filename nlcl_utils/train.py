@@ -360,6 +360,29 @@ def build_token_experiment(
     return tasks, model, TokenSampler(tasks, config.batch_size)
 
 
+def train_with_config(
+    model: ReceptiveFieldNet,
+    sampler: Callable[[], Any],
+    config: TokenConfig,
+    *,
+    snapshot_steps: Sequence[int] = (),
+    progress: bool = True,
+    desc: str = "tokens",
+) -> TrainResult:
+    """:func:`train` with the optimizer settings (steps, lr, momentum, weight decay) of ``config``."""
+    return train(
+        model,
+        sampler,
+        config.steps,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        snapshot_steps=snapshot_steps,
+        progress=progress,
+        desc=desc,
+    )
+
+
 def run_tokens(
     config: TokenConfig,
     seeds: Sequence[int],
@@ -373,16 +396,7 @@ def run_tokens(
     config.validate()
     _check_snapshot_steps(snapshot_steps, config.steps)
     tasks, model, sampler = build_token_experiment(config, seeds)
-    result = train(
-        model,
-        sampler,
-        config.steps,
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        snapshot_steps=snapshot_steps,
-        progress=progress,
-        desc=f"tokens {config.activation} R={len(tasks.seeds)}",
-    )
+    desc = f"tokens {config.activation} R={len(tasks.seeds)}"
+    result = train_with_config(model, sampler, config, snapshot_steps=snapshot_steps, progress=progress, desc=desc)
     metrics = token_metrics(model.first, tasks, absolute=config.activation == "linear")
     return TokenRun(config, list(tasks.seeds), tasks, model, result, metrics)
