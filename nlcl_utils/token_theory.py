@@ -67,3 +67,63 @@ def filler_share(covariance: Tensor, plus: Tensor) -> Tensor:
     """
     diag = covariance.diagonal(dim1=-2, dim2=-1)
     return (diag * (~plus).to(diag.dtype)).sum(-1) / diag.sum(-1)
+
+
+# ----------------------------------------------------------------------------- assumption audit
+def hidden_alpha_covariance(first: Tensor, pattern_tokens: Tensor, wildcard_probs=None, bn_eps: float = 1e-5):
+    """Uniform-alpha ``C_alpha[f_1]`` of the hidden layer under full re-draw, one-hot embeddings.
+
+    first [R, K, M, V] (ReLU filters on one-hot tokens: hidden value of token v is relu(first[.., v])).
+    Hidden units are normalized with their *population* BatchNorm statistics (mean and variance
+    over the data distribution; the batch statistics fluctuate around them). Returns
+    ``(C [R, KM, KM], cond [R, G, K, V], hidden_bn_means [R, G, KM], inv_std [R, K, M])`` with
+    ``C = 2 Cov_g(E[f_1 | g])`` (module docstring: views share only g).
+    """
+    r, k, m, v = first.shape
+    cond = priority.presence_given_pattern(pattern_tokens, v, wildcard_probs)  # [R, G, K, V]
+    hidden = torch.relu(first.to(torch.float64))
+    means = torch.einsum("rgkv,rkmv->rgkm", cond, hidden)  # E[f_km | g]
+    freq = cond.mean(1)
+    mu = means.mean(1)  # [R, K, M]
+    var = torch.einsum("rkv,rkmv->rkm", freq, hidden * hidden) - mu * mu
+    inv_std = (var.clamp_min(0) + bn_eps).rsqrt()
+    centred = ((means - mu.unsqueeze(1)) * inv_std.unsqueeze(1)).reshape(r, -1, k * m)
+    cov = 2 * torch.einsum("rgi,rgj->rij", centred, centred) / cond.shape[1]
+    return cov, cond, centred, inv_std
+
+
+def top_alignment(top: Tensor, cov: Tensor, n_vectors: int) -> Tensor:
+    """Share of ``tr(top^T top)`` in the span of the top ``n_vectors`` eigenvectors of cov, [R].
+
+    top [R, out, KM]; cov [R, KM, KM]. Chance level (a random top layer) is n_vectors / KM.
+    """
+    _, vecs = torch.linalg.eigh(cov)
+    u = vecs[..., -n_vectors:]  # [R, KM, q]
+    t = top.to(torch.float64)
+    return (t @ u).pow(2).sum((1, 2)) / t.pow(2).sum((1, 2))
+
+
+def cross_rf_gradient(first: Tensor, top: Tensor, pattern_tokens: Tensor, wildcard_probs=None):
+    """Block-diagonal and cross-RF parts of the uniform-alpha gradient of ``1/2 tr C_alpha[f_2]``.
+
+    ``f_2 = top f_1`` with population-BN hidden units, views sharing only g; the gradient of
+    filter (k, m) is ``sum_{k'm'} A_{km,k'm'} C_alpha[x~_km, f_k'm']`` (A = top^T top, x~ the gated
+    input scaled by the unit's 1/std), split into k' = k (block) and k' != k (cross). Returns
+    ``(block [R, K, M, V], cross [R, K, M, V])``. One-hot embeddings, ReLU.
+    """
+    r, k, m, v = first.shape
+    _, cond, centred, inv_std = hidden_alpha_covariance(first, pattern_tokens, wildcard_probs)
+    gate = (first > 0).to(torch.float64)
+    a = torch.einsum("roi,roj->rij", top.to(torch.float64), top.to(torch.float64))  # [R, KM, KM]
+    a5 = a.view(r, k, m, k, m)
+    same = torch.eye(k, dtype=torch.float64).view(1, k, 1, k, 1)
+    drive = centred.view(r, -1, k, m)  # [R, G, K, M]: centred, normalized E[f | g]
+    # c_{km}[g] = sum_{k'm'} A_{km,k'm'} drive_{k'm'}[g], split by k' = k or not
+    c_block = torch.einsum("rkmln,rgln->rgkm", a5 * same, drive)
+    c_cross = torch.einsum("rkmln,rgln->rgkm", a5 * (1 - same), drive)
+    cond_c = cond - cond.mean(1, keepdim=True)  # centred E[x_k | g] (one-hot)
+    scale = gate * inv_std.unsqueeze(-1)  # d f_km / d first_kmv for token v, [R, K, M, V]
+    g = cond.shape[1]
+    block = 2 * torch.einsum("rgkv,rgkm->rkmv", cond_c, c_block) / g * scale
+    cross = 2 * torch.einsum("rgkv,rgkm->rkmv", cond_c, c_cross) / g * scale
+    return block, cross
