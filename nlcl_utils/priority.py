@@ -222,12 +222,20 @@ def spearman(x: Tensor, y: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- matched pairs, censoring
 def pair_filler_mask(pairs: Tensor, vocab: int) -> Tensor:
     """bool [R, K, V]: the matched filler-only tokens ``b_j`` of :func:`matched_filler_probs`'s pairs."""
+    return _pair_mask(pairs, vocab, 1)
+
+
+def pair_pattern_mask(pairs: Tensor, vocab: int) -> Tensor:
+    """bool [R, K, V]: the pattern tokens ``a_j`` of :func:`matched_filler_probs`'s pairs."""
+    return _pair_mask(pairs, vocab, 0)
+
+
+def _pair_mask(pairs: Tensor, vocab: int, column: int) -> Tensor:
     if pairs.dim() != 4 or pairs.shape[-1] != 2 or pairs.dtype != torch.long:
         raise ValueError(f"pairs: expected a long tensor [R, K, n_matched, 2], got {tuple(pairs.shape)}")
     r, k, _, _ = pairs.shape
     mask = torch.zeros(r, k, vocab + 1, dtype=torch.bool)
-    fill = torch.where(pairs[..., 1] >= 0, pairs[..., 1], vocab)
-    mask.scatter_(2, fill, True)
+    mask.scatter_(2, torch.where(pairs[..., column] >= 0, pairs[..., column], vocab), True)
     return mask[..., :vocab]
 
 

@@ -118,6 +118,7 @@ def test_pair_outcomes_count_censoring_correctly():
     assert out.preference.tolist() == [0.25] and out.score_gap.tolist() == [0.5]
     mask = priority.pair_filler_mask(pairs, 6)
     assert mask[0, 0].tolist() == [False, True, False, True, False, False]
+    assert priority.pair_pattern_mask(pairs, 6)[0, 1].tolist() == [True, False, True, False, False, False]
 
 
 def test_kaplan_meier_without_early_censoring_is_the_fraction_not_yet_locked():
