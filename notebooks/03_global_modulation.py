@@ -462,7 +462,7 @@ print(grid_table.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
 
 # %%
 fig, axes = plt.subplots(
-    1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained", gridspec_kw={"width_ratios": [1.4, 1]}
+    1, 2, figsize=(11.0, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1], "wspace": 0.08}
 )
 loss_labels = [f"InfoNCE τ={tau:g}" if loss == "infonce" else "quadratic" for loss, tau in LOSSES]
 heat = np.array([[GRID[lt + (out,)][1].preference.mean().item() for out in P.grid_out_dims] for lt in LOSSES])
@@ -476,7 +476,7 @@ ax.set_xticks(range(len(P.grid_out_dims)), [str(o) for o in P.grid_out_dims])
 ax.set_yticks(range(len(LOSSES)), loss_labels)
 ax.set(xlabel="output dimension", title="pair preference (pattern first − filler first)\nmean [95% interval]")
 ax.grid(False)
-fig.colorbar(image, ax=ax, label="preference (>0: pattern token first)")
+fig.colorbar(image, ax=ax, label="preference", pad=0.02)
 ax = axes[1]
 for i, (lt, lab) in enumerate(zip(LOSSES, loss_labels)):
     per_out = [GRID[lt + (out,)][1].score_gap for out in P.grid_out_dims]
@@ -558,7 +558,11 @@ for i, (_, (_, out, _)) in enumerate(cases):
     ax.plot(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, "k.", ms=3)
 ax.axhline(0, color="0.3", lw=0.8)
 ax.set_xticks(range(len(cases)), [c[0] for c in cases])
-ax.set(ylabel="pair preference", ylim=(-1.05, 1.05), title="pattern vs matched filler (mean, 95% CI, seeds)")
+ax.set(
+    ylabel="pair preference (pattern − filler first)",
+    ylim=(-1.05, 1.05),
+    title="pattern vs matched filler (mean, 95% CI, seeds)",
+)
 ax = axes[1]
 Ls = list(length_runs)
 prefs = [length_runs[L][1].preference for L in Ls]
