@@ -757,13 +757,13 @@ checks.identity(
     threshold=0.0,
     threshold_source="sign argument of docs/theory.md section 5 (interlacing), exact",
 )
-checks.identity(
-    "mean delta_0 grows with each extra informative RF (min increment)",
+checks.finding(
+    "mean delta_0 over random models: smallest increment per extra informative RF",
     "T3.2",
     measured=min_increment,
-    op=">",
-    threshold=0.0,
-    threshold_source="T3.2: the boost grows with the other RFs' information (exact moments)",
+    expected="> 0 if the boost grew with every extra informative RF",
+    note="delta_k >= 0 is exact, but adding an informative RF also moves lambda and Z: the mean over "
+    "random models grows overall (table above) without growing at every step",
 )
 last = flow.iloc[-1]
 checks.prediction(
