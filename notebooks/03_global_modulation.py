@@ -921,15 +921,22 @@ print(
 #   only the class it predicts no cross-RF priority (every RF moves along its own $\Delta_k$); with
 #   identical views, the flow picks the informative token more often when other RFs are
 #   informative.
-# * **The matched test in the trained network.** With frequency and invariance matched, the
-#   verdict table above gives, cell by cell, whether the pattern token or its persistent filler
-#   locks on first, and the decoupled head shows whether the top layer's cross-RF coupling is what
-#   decides it. Where the filler wins, a reason consistent with the α-CL reading: InfoNCE (and any
-#   loss on L2-normalized outputs) rewards features that separate samples the other RFs cannot
-#   already separate. A pattern token is redundant given the other tokens of its pattern; a
-#   persistent filler is not — it is the only thing that tells two samples of the same pattern
-#   apart. The closed form's boost lives in the variance of an unnormalized output, where
-#   correlated features add up; the normalized output saturates instead.
+# * **The matched test in the trained network** (verdict table above). With frequency *and*
+#   invariance matched, the pattern token locks on before its persistent filler in most cells of
+#   the grid (InfoNCE τ = 0.1, 0.5 and the quadratic loss at output 2 and 50, τ = 2 at output 2);
+#   InfoNCE τ = 2 at output 50 and β = 1 are undecided. The final scores end up equal: the effect
+#   is a priority (who locks first), as the paper's wording says, not a final-score gap.
+# * **The top layer is what does it.** The decoupled head removes the preference (its interval
+#   includes 0, as exchangeability within one RF predicts), and the joint-minus-decoupled
+#   difference is positive. With one pattern location (L = 1) there is no preference; it appears
+#   with L = 5 and 8 (L = 2 is undecided).
+# * **Audit.** The top layer moves well above chance into the top eigenvectors of
+#   $C_\alpha[f_1]$, and the cross-RF part of the uniform-α drive is of the same size as the
+#   block-diagonal part and points the same way (cosine near 1).
+# * **An earlier version of this test was confounded**: a matched filler made persistent while
+#   its pattern partner's filler occurrences were still re-drawn is *more* invariant than the
+#   partner, and then the filler locked on first. Matching invariance, not only frequency, is
+#   what the test needs.
 
 # %%
 nb.finish()
