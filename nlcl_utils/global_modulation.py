@@ -52,6 +52,20 @@ of probability ``pi``) without the augmentation term gives
 :func:`velocity_autograd_enumerated` (``1/2 tr C_alpha[f_2]`` with
 :func:`nlcl_utils.alpha_cl.contrastive_covariance` on the enumerated joint support).
 
+The augmentation (intra) term. Let the second view of each RF repeat the first view's token
+with probability ``repeat`` and otherwise re-draw it from ``probs[z, k]`` (same z, RFs
+independently). With uniform alpha, ``C_alpha[a] = E (a - a_other)(a - a_other)^T - E (a - a')(a - a')^T``
+(independent sample minus augmented view) equals ``2 (V[a] - (1 - repeat) E_z V[a | z])``: the
+augmentation removes the within-class covariance in proportion to how often it re-draws, and
+the cross-RF blocks are untouched (given z the views of different RFs are independent). So
+``C_alpha / 2`` has blocks ``1(k=k') repeat L_k + p0 p1 Delta_k Delta_k'^T``: the closed form
+holds with ``L_k -> repeat * L_k`` (``closed_form(..., repeat=...)``; ``repeat = 1``: identical
+views, the paper's appendix setting; :func:`velocity_autograd_views` is the enumerated
+reference). With ``repeat = 0`` (the views share only z) ``d = 0``, ``s = b / |b|``,
+``delta_k = p0 p1 (1 - s_k^2)`` and the velocity is ``p0 p1 b_k Delta_k`` for every RF: each RF is
+driven along its own discriminative direction, and the top layer only moves weight between the
+``s_k^2`` and the ``delta_k`` term without changing the total.
+
 Degenerate case: if an RF with ``b_k = 0`` has ``d_k`` at least the secular root, the top
 eigenvector is that RF's unit vector ``e_k``; then ``s = e_k``, ``lambda = d_k`` and
 ``delta = 0``, which keeps the velocity formula exact. If every ``b_k = 0`` the same rule
@@ -114,6 +128,12 @@ def _check_model(emb: Tensor, probs: Tensor, p1, w: Tensor | None = None) -> Ten
     if not ((p1 > 0) & (p1 < 1)).all():
         raise ValueError(f"p1: P(z=1) must lie strictly between 0 and 1, got {p1}")
     return p1
+
+
+def _check_repeat(repeat) -> float:
+    if isinstance(repeat, bool) or not isinstance(repeat, (int, float)) or not 0.0 <= repeat <= 1.0:
+        raise ValueError(f"repeat: the probability that a view repeats a token must be in [0, 1], got {repeat!r}")
+    return float(repeat)
 
 
 # ----------------------------------------------------------------------------- moments
@@ -211,14 +231,22 @@ class GlobalModulation(NamedTuple):
     velocity: Tensor
 
 
-def closed_form(emb: Tensor, probs: Tensor, p1, w: Tensor, activation: str | Activation = "relu") -> GlobalModulation:
-    """The closed form of the module docstring, batched over leading dims, float64."""
+def closed_form(
+    emb: Tensor, probs: Tensor, p1, w: Tensor, activation: str | Activation = "relu", repeat: float = 1.0
+) -> GlobalModulation:
+    """The closed form of the module docstring, batched over leading dims, float64.
+
+    ``repeat`` in [0, 1]: probability that an RF's second view repeats the first view's token
+    (1: identical views, no augmentation term; 0: views i.i.d. given z). Quantities are those
+    of ``C_alpha / 2``, so ``L`` and ``var`` hold ``repeat * L_k`` and ``repeat * L_k + p0 p1 Delta Delta^T``.
+    """
     p1 = _check_model(emb, probs, p1, w)
+    repeat = _check_repeat(repeat)
     pz = torch.stack([1 - p1, p1], dim=-1)  # [..., 2]
     rho = (1 - p1) * p1
     mom = moments(emb, probs, w, activation)
     cond_var = mom.second - torch.einsum("...zkd,...zke->...zkde", mom.mean, mom.mean)
-    L = torch.einsum("...z,...zkde->...kde", pz, cond_var)
+    L = repeat * torch.einsum("...z,...zkde->...kde", pz, cond_var)
     delta_vec = mom.mean[..., 1, :, :] - mom.mean[..., 0, :, :]
     rho_kdd = rho[..., None, None, None] if rho.dim() else rho
     var = L + rho_kdd * torch.einsum("...kd,...ke->...kde", delta_vec, delta_vec)
@@ -444,3 +472,43 @@ def matched_pair_model(K: int, T: int = 6, c: float = 0.2) -> tuple[Tensor, Tens
     probs[0, :, INFORMATIVE_TOKENS[1]], probs[1, :, INFORMATIVE_TOKENS[1]] = 2 * c, 0.0
     emb = torch.eye(T, dtype=torch.float64).expand(K, T, T).clone()
     return emb, probs
+
+
+def velocity_autograd_views(
+    emb: Tensor, probs: Tensor, p1, w: Tensor, s: Tensor, repeat: float, activation: str | Activation = "relu"
+) -> Tensor:
+    """``grad_w 1/4 tr C_alpha[f_2]`` with the augmentation term, on the enumerated view pairs.
+
+    Support: (z, first-view tokens, second-view tokens), ``pi = p_z prod_k q_k(t_k | z)
+    (repeat 1[t'_k = t_k] + (1 - repeat) q_k(t'_k | z))``. With uniform alpha over independent
+    samples, ``C_alpha[f_2] = sum_uv pi_u pi_v (f_u - f_v)^2 - sum_u pi_u (f_u - f'_u)^2``, written
+    out as these two sums (nothing from the closed form). ``f_2 = s^T f`` with s fixed. Equals
+    ``closed_form(..., repeat=repeat).velocity`` (module docstring). Support 2 T^(2K): small K, T
+    only. Returns [..., K, d].
+    """
+    p1 = _check_model(emb, probs, p1, w)
+    repeat = _check_repeat(repeat)
+    act = _activation(activation)
+    k, t = probs.shape[-2], probs.shape[-1]
+    if 2 * t ** (2 * k) > MAX_ENUMERATED_SUPPORT:
+        raise ValueError(f"probs: the view-pair support 2*T^(2K) exceeds {MAX_ENUMERATED_SUPPORT} for K={k}, T={t}")
+    combos = torch.tensor(list(itertools.product(range(t), repeat=k)), dtype=torch.long)  # [T^K, K]
+    rfs = torch.arange(k)
+    same = (combos.unsqueeze(1) == combos.unsqueeze(0)).to(probs.dtype)  # [T^K, T^K, K]
+    w = w.detach().clone().requires_grad_(True)
+    hid = act(torch.einsum("...ktd,...kd->...kt", emb, w))  # [..., K, T]
+    f = torch.einsum("...uk,...k->...u", hid[..., rfs, combos], s)  # f_2 of every token tuple [..., T^K]
+    augmentation = torch.zeros_like(f)[..., 0]  # sum_u pi_u (f_u - f'_u)^2, [...]
+    pi = torch.zeros_like(f)  # marginal probability of each first-view token tuple
+    gap = f.unsqueeze(-1) - f.unsqueeze(-2)  # f_u - f'_u' [..., T^K, T^K]
+    for z, pz in ((0, 1 - p1), (1, p1)):
+        pz = pz.unsqueeze(-1) if pz.dim() else pz
+        q = probs[..., z, :, :][..., rfs, combos]  # [..., T^K, K]: q_k(t_k | z)
+        first = pz * q.prod(-1)  # [..., T^K]
+        second = (repeat * same + (1 - repeat) * q.unsqueeze(-3)).prod(-1)  # [..., T^K, T^K]: P(t' | t, z)
+        augmentation = augmentation + (first.unsqueeze(-1) * second * gap * gap).sum((-1, -2))
+        pi = pi + first
+    inter = (pi.unsqueeze(-1) * pi.unsqueeze(-2) * gap * gap).sum((-1, -2))  # independent samples
+    energy = 0.25 * (inter - augmentation)
+    (grad,) = torch.autograd.grad(energy.sum(), w)
+    return grad

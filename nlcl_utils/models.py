@@ -19,7 +19,29 @@ where ``batch = (view1, view2)``.
 
 Losses (``loss=``): ``"infonce"`` is the paper-form InfoNCE of :mod:`nlcl_utils.alpha_cl`
 (eps = 1, negatives from the first view) divided by ``tau * N``, i.e. the usual mean
-cross-entropy; ``"quadratic"`` is ``alpha_cl.quadratic_loss`` (uniform alpha).
+cross-entropy; ``"quadratic"`` is ``alpha_cl.quadratic_loss`` (uniform alpha);
+``"quadratic_tau"`` is the same loss of the similarity matrix divided by tau, ``quadratic(M / tau)``.
+
+Scaling of the quadratic loss. ``"quadratic"`` does not use tau: its gradient has the scale of
+the similarities themselves, while InfoNCE's carries a factor ``1/tau`` (its logits are
+``M / tau``). For large tau InfoNCE's importance becomes uniform and, expanding the log to first
+order, ``infonce(M; tau) = log N + (N - 1)/N * quadratic(M) / tau + O(1/tau^2)``: the quadratic
+loss at *the same step size and weight decay* as InfoNCE corresponds to ``tau = 1`` and, against
+the paper's tau = 0.1, takes steps ten times smaller relative to the weight decay.
+``"quadratic_tau"`` restores the ``1/tau`` factor (InfoNCE's large-tau limit up to ``(N-1)/N``,
+a test checks it), so uniform alpha can be compared with InfoNCE at the same tau.
+
+Heads (``head=``): ``"joint"`` (default, the paper's network) sums the K receptive fields'
+contributions into one output vector; ``"per_rf"`` is the *decoupled* (block-diagonal) top
+layer: RF k's hidden units feed only their own output block ``top[:, :, k*M:(k+1)*M]`` (the
+same parameter tensor ``[R, out, K*M]``, read block by block), each block is L2-normalized on
+its own and has its own contrastive loss, and the training loss is the sum of the K losses. No
+gradient flows from one RF's output to another RF's filters: the cross-RF coupling of the top
+layer is removed by construction, the augmentation is unchanged.
+
+Output dimension 1 is degenerate for either head: the L2-normalized output is +-1, so the loss
+is locally constant and every gradient is exactly zero (a test checks it). A rank-one top layer
+is equally frozen; out >= 2 is the smallest trainable output.
 
 Fast path. Because the input of RF k is one of only V vectors, every pre-activation, hidden
 value and gate of RF k is a function of the token: the engine computes them once per token
@@ -47,7 +69,8 @@ from nlcl_utils.data.tokens import check_seeds, replica_generator
 
 Tensor = torch.Tensor
 
-LOSS_NAMES = ("infonce", "quadratic")
+LOSS_NAMES = ("infonce", "quadratic", "quadratic_tau")
+HEAD_NAMES = ("joint", "per_rf")
 NORM_EPS = 1e-12  # as torch.nn.functional.normalize
 
 
@@ -116,17 +139,28 @@ def quadratic_head(u1: Tensor, u2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return loss, grad1, grad2
 
 
+def check_head(head: str) -> None:
+    """Raise ValueError for an unknown head name."""
+    if head not in HEAD_NAMES:
+        raise ValueError(f"head: unknown {head!r}; allowed: {', '.join(HEAD_NAMES)}")
+
+
 def contrastive_head(u1: Tensor, u2: Tensor, loss: str, tau: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Dispatch to :func:`infonce_head` or :func:`quadratic_head`."""
+    """Dispatch to :func:`infonce_head` or :func:`quadratic_head` (``quadratic_tau``: divided by tau)."""
     if loss == "infonce":
         return infonce_head(u1, u2, tau)
-    return quadratic_head(u1, u2)
+    loss_value, grad1, grad2 = quadratic_head(u1, u2)
+    if loss == "quadratic_tau":
+        return loss_value / tau, grad1.div_(tau), grad2.div_(tau)
+    return loss_value, grad1, grad2
 
 
 def reference_objective(f1: Tensor, f2: Tensor, loss: str, tau: float) -> Tensor:
     """Training objective from :mod:`alpha_cl` (autograd-friendly), shape [R]."""
     if loss == "infonce":
         return alpha_cl.infonce_loss(f1, f2, tau=tau, eps=1.0) / (tau * f1.shape[-2])
+    if loss == "quadratic_tau":
+        return alpha_cl.quadratic_loss(f1, f2) / tau
     return alpha_cl.quadratic_loss(f1, f2)
 
 
@@ -140,6 +174,8 @@ class ReceptiveFieldNet:
 
     first: [R, K, M, d]; top: [R, out, K*M]; embeddings: [R, V, d] (token embeddings, rows
     include any magnitudes). Tensors are used in place (the optimizer updates them).
+    ``head="per_rf"``: decoupled top layer, RF k's block ``top[:, :, k*M:(k+1)*M]`` is its own
+    output (module docstring).
     """
 
     param_names = ("first", "top")
@@ -159,8 +195,10 @@ class ReceptiveFieldNet:
         bn_scale: bool = True,
         loss: str = "infonce",
         tau: float = 0.1,
+        head: str = "joint",
     ):
         check_loss(loss, tau)
+        check_head(head)
         if bn_var_grad and not bn_scale:
             raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
         self.act: Activation = get_activation(activation, slope=slope)
@@ -186,6 +224,7 @@ class ReceptiveFieldNet:
         )
         self.bn_scale = bool(bn_scale)  # False: mean-only BN (centre each hidden unit, no division)
         self.loss_name, self.tau = loss, float(tau)
+        self.head = head
         vocab = embeddings.shape[1]
         eye = torch.eye(vocab, dtype=first.dtype)
         self.identity = d == vocab and bool((self.embeddings == eye).all())  # one-hot: skip the embedding matmuls
@@ -274,7 +313,11 @@ class ReceptiveFieldNet:
         normed_rf = normed.view(r * k, m, 2 * v)
         top_rf = self._top_kmo.view(r * k, m, out)
         table = torch.bmm(normed_rf.transpose(1, 2), top_rf)  # [R*K, 2V, out]: output rows per token
-        f = F.embedding_bag(idx.view(2 * r * n, k), table.view(-1, out), mode="sum").view(2, r, n, out)
+        per_rf = self.head == "per_rf"
+        if per_rf:  # each RF's own output: [2, R*K, N, out], RFs as extra replicas of the head
+            f = table.view(-1, out)[idx].permute(0, 1, 3, 2, 4).reshape(2, r * k, n, out)
+        else:
+            f = F.embedding_bag(idx.view(2 * r * n, k), table.view(-1, out), mode="sum").view(2, r, n, out)
 
         norm = f.norm(dim=-1, keepdim=True).clamp_(min=NORM_EPS)
         u = f / norm
@@ -282,7 +325,13 @@ class ReceptiveFieldNet:
         gu = torch.stack([g1, g2])
         grad_f = gu.sub_(u * (u * gu).sum(-1, keepdim=True)).div_(norm)  # through the L2 normalization
 
-        grad_table = self._scatter_rows(grad_f.view(2 * r * n, out), idx, r * k * 2 * v).view(r * k, 2 * v, out)
+        if per_rf:
+            loss = loss.view(r, k).sum(-1)
+            rows = grad_f.view(2, r, k, n, out).permute(0, 1, 3, 2, 4).reshape(-1, out)  # ordered like idx
+            grad_table = torch.zeros(r * k * 2 * v, out, dtype=rows.dtype).index_add_(0, idx.reshape(-1), rows)
+            grad_table = grad_table.view(r * k, 2 * v, out)
+        else:
+            grad_table = self._scatter_rows(grad_f.view(2 * r * n, out), idx, r * k * 2 * v).view(r * k, 2 * v, out)
         grad_top = torch.bmm(normed_rf, grad_table)  # [R*K, M, out], summed over views and tokens
         grad_normed = torch.bmm(top_rf, grad_table.transpose(1, 2)).view(r, k, m, 2, v)
         grad_hidden = self._batch_norm_backward(grad_normed, normed, inv_std, counts, n)
@@ -341,7 +390,10 @@ class ReceptiveFieldNet:
 
     # -- autograd reference -----------------------------------------------------------------
     def reference_outputs(self, tokens: Tensor, first: Tensor | None = None, top: Tensor | None = None) -> Tensor:
-        """Unit outputs [R, N, out] of one view ``tokens [R, N, K]``, written as plain autograd code."""
+        """Unit outputs of one view ``tokens [R, N, K]``, written as plain autograd code.
+
+        [R, N, out] for the joint head; [R, N, K, out] (one unit vector per RF) for ``per_rf``.
+        """
         first = self.first if first is None else first
         top = self.top if top is None else top
         r, n, k = tokens.shape
@@ -356,7 +408,11 @@ class ReceptiveFieldNet:
                 var = (hidden**2).mean(1, keepdim=True)
                 var = var if self.bn_var_grad else var.detach()
                 hidden = hidden / torch.sqrt(var + self.bn_eps)
-        f = hidden @ top.transpose(1, 2)
+        if self.head == "per_rf":
+            m = first.shape[2]
+            f = torch.einsum("rnkm,rokm->rnko", hidden.reshape(r, n, k, m), top.reshape(r, -1, k, m))
+        else:
+            f = hidden @ top.transpose(1, 2)
         return F.normalize(f, dim=-1, eps=NORM_EPS)
 
     def reference_loss(
@@ -366,6 +422,10 @@ class ReceptiveFieldNet:
         tok1, tok2 = batch
         u1 = self.reference_outputs(tok1, first, top)
         u2 = self.reference_outputs(tok2, first, top)
+        if self.head == "per_rf":  # one loss per RF, summed
+            r, n, k, out = u1.shape
+            u1, u2 = (u.transpose(1, 2).reshape(r * k, n, out) for u in (u1, u2))
+            return reference_objective(u1, u2, self.loss_name, self.tau).view(r, k).sum(-1)
         return reference_objective(u1, u2, self.loss_name, self.tau)
 
     def reference_loss_and_grads(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, list[Tensor]]:

@@ -20,6 +20,7 @@ by all replicas, or ``[R, K, V]`` per replica). Everything here is exact (no sam
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -216,3 +217,89 @@ def spearman(x: Tensor, y: Tensor) -> Tensor:
     rx = rx - rx.mean(-1, keepdim=True)
     ry = ry - ry.mean(-1, keepdim=True)
     return (rx * ry).sum(-1) / (rx.norm(dim=-1) * ry.norm(dim=-1))
+
+
+# ----------------------------------------------------------------------------- matched pairs, censoring
+def pair_filler_mask(pairs: Tensor, vocab: int) -> Tensor:
+    """bool [R, K, V]: the matched filler-only tokens ``b_j`` of :func:`matched_filler_probs`'s pairs."""
+    return _pair_mask(pairs, vocab, 1)
+
+
+def pair_pattern_mask(pairs: Tensor, vocab: int) -> Tensor:
+    """bool [R, K, V]: the pattern tokens ``a_j`` of :func:`matched_filler_probs`'s pairs."""
+    return _pair_mask(pairs, vocab, 0)
+
+
+def _pair_mask(pairs: Tensor, vocab: int, column: int) -> Tensor:
+    if pairs.dim() != 4 or pairs.shape[-1] != 2 or pairs.dtype != torch.long:
+        raise ValueError(f"pairs: expected a long tensor [R, K, n_matched, 2], got {tuple(pairs.shape)}")
+    r, k, _, _ = pairs.shape
+    mask = torch.zeros(r, k, vocab + 1, dtype=torch.bool)
+    mask.scatter_(2, torch.where(pairs[..., column] >= 0, pairs[..., column], vocab), True)
+    return mask[..., :vocab]
+
+
+class PairOutcome(NamedTuple):
+    """Per replica [R]: matched pairs used, and the fractions where the pattern token / the
+    matched filler locks on strictly first (``inf`` = never; both never or the same snapshot =
+    tie), ``preference = pattern_first - filler_first`` in [-1, 1], and the mean final-score
+    difference (pattern minus filler)."""
+
+    n_pairs: Tensor
+    pattern_first: Tensor
+    filler_first: Tensor
+    preference: Tensor
+    score_gap: Tensor
+
+
+def pair_outcomes(lock: Tensor, final_scores: Tensor, pairs: Tensor) -> PairOutcome:
+    """Censoring-aware comparison of each pattern token with its frequency-matched filler.
+
+    lock, final_scores: [R, K, V]; pairs [R, K, n_matched, 2] (``-1`` = unused slot). A locked
+    token beats a never-locked one (the censoring is at the last snapshot for both, so the order
+    is known); two never-locked tokens are a tie. Replicas without any pair give NaN.
+    """
+    used = pairs[..., 0] >= 0  # [R, K, J]
+    r_idx, k_idx, _ = torch.nonzero(used, as_tuple=True)
+    a, b = pairs[used][:, 0], pairs[used][:, 1]
+    la, lb = lock[r_idx, k_idx, a], lock[r_idx, k_idx, b]
+    r = lock.shape[0]
+
+    def per_replica(values: Tensor) -> Tensor:
+        total = torch.zeros(r, dtype=torch.float64).index_add_(0, r_idx, values.to(torch.float64))
+        return total / used.sum((1, 2)).to(torch.float64)
+
+    pattern_first = per_replica(la < lb)
+    filler_first = per_replica(lb < la)
+    gap = per_replica(final_scores[r_idx, k_idx, a] - final_scores[r_idx, k_idx, b])
+    return PairOutcome(used.sum((1, 2)), pattern_first, filler_first, pattern_first - filler_first, gap)
+
+
+def kaplan_meier(times: Tensor, grid: Sequence[float]) -> Tensor:
+    """Kaplan-Meier estimate of P(lock-on step > t) at each t of ``grid``, from times [n].
+
+    ``inf`` marks a token censored at the end of training (never locked). All tokens are
+    observed from step 0 and censored at the same final step, so the estimate equals the
+    fraction not yet locked at t; it is computed by the product-limit formula anyway (the
+    helper stays correct if censoring times ever differ). Returns float64 [len(grid)].
+    """
+    times = torch.as_tensor(times, dtype=torch.float64).flatten()
+    if times.numel() == 0:
+        raise ValueError("times: need at least one lock-on time")
+    events = torch.unique(times[torch.isfinite(times)])
+    surv, out, grid_t = 1.0, [], torch.as_tensor(list(grid), dtype=torch.float64)
+    curve = []
+    for t in events.tolist():
+        at_risk = (times >= t).sum().item()
+        died = (times == t).sum().item()
+        surv *= 1 - died / at_risk
+        curve.append((t, surv))
+    for g in grid_t.tolist():
+        value = 1.0
+        for t, s_t in curve:
+            if t <= g:
+                value = s_t
+            else:
+                break
+        out.append(value)
+    return torch.tensor(out, dtype=torch.float64)

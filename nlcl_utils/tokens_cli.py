@@ -32,7 +32,7 @@ from pathlib import Path
 
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, EMBEDDINGS
-from nlcl_utils.models import LOSS_NAMES
+from nlcl_utils.models import HEAD_NAMES, LOSS_NAMES
 from nlcl_utils.train import DTYPES, TokenConfig, run_tokens
 
 RUN_FIELDS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective_rank")
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="divide by the batch standard deviation (--no-bn-scale: mean-only BN)",
     )
     opt = p.add_argument_group("loss and optimizer")
+    net.add_argument(
+        "--head", choices=HEAD_NAMES, default=d.head, help="joint top layer or one decoupled output block per RF"
+    )
     opt.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
     opt.add_argument("--tau", type=_finite_float, default=d.tau, help="InfoNCE temperature")
     opt.add_argument("--lr", type=_finite_float, default=d.lr)

@@ -43,7 +43,7 @@ import torch
 from nlcl_utils import progress as progress_bars
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks, TokenTaskSpec, check_seeds, make_tasks
-from nlcl_utils.models import LOSS_NAMES, ReceptiveFieldNet
+from nlcl_utils.models import HEAD_NAMES, LOSS_NAMES, ReceptiveFieldNet
 
 Tensor = torch.Tensor
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -226,7 +226,9 @@ class TokenConfig(TokenTaskSpec):
     Task: the fields of :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw), inherited,
     so a config is one flat record (CLI flags, JSON). Network: beta (M = beta * per_location
     filters per RF), out_dim, activation (+ slope for leaky_relu), bn, bn_mean_grad, bn_var_grad,
-    bn_eps, bn_scale (False: mean-only BN). Loss: loss, tau. Optimizer: lr, momentum,
+    bn_eps, bn_scale (False: mean-only BN), head (``"joint"``, the paper's top layer, or ``"per_rf"``,
+    the decoupled block-diagonal one of :mod:`nlcl_utils.models`). Loss: loss (``"infonce"``,
+    ``"quadratic"``, ``"quadratic_tau"`` = quadratic(M / tau)), tau. Optimizer: lr, momentum,
     weight_decay, batch_size, steps. dtype: ``"float32"`` (training) or ``"float64"``.
     """
 
@@ -239,6 +241,7 @@ class TokenConfig(TokenTaskSpec):
     bn_var_grad: bool = False
     bn_eps: float = 1e-5
     bn_scale: bool = True
+    head: str = "joint"
     loss: str = "infonce"
     tau: float = 0.1
     lr: float = 0.02
@@ -277,6 +280,8 @@ class TokenConfig(TokenTaskSpec):
             raise ValueError(f"out_dim: must be an integer >= 1, got {self.out_dim!r}")
         if self.activation not in ACTIVATION_NAMES:
             raise ValueError(f"activation: unknown {self.activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
+        if self.head not in HEAD_NAMES:
+            raise ValueError(f"head: unknown {self.head!r}; allowed: {', '.join(HEAD_NAMES)}")
         if self.loss not in LOSS_NAMES:
             raise ValueError(f"loss: unknown {self.loss!r}; allowed: {', '.join(LOSS_NAMES)}")
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
@@ -360,8 +365,34 @@ def build_token_experiment(
         bn_scale=config.bn_scale,
         loss=config.loss,
         tau=config.tau,
+        head=config.head,
     )
     return tasks, model, TokenSampler(tasks, config.batch_size)
+
+
+def train_with_config(
+    model: ReceptiveFieldNet,
+    sampler: Callable[[], Any],
+    config: TokenConfig,
+    *,
+    snapshot_steps: Sequence[int] = (),
+    progress: bool = True,
+    desc: str = "tokens",
+    threads: int = 1,
+) -> TrainResult:
+    """:func:`train` with the optimizer settings (steps, lr, momentum, weight decay) of ``config``."""
+    return train(
+        model,
+        sampler,
+        config.steps,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        snapshot_steps=snapshot_steps,
+        progress=progress,
+        desc=desc,
+        threads=threads,
+    )
 
 
 def run_tokens(
@@ -381,17 +412,9 @@ def run_tokens(
     config.validate()
     _check_snapshot_steps(snapshot_steps, config.steps)
     tasks, model, sampler = build_token_experiment(config, seeds)
-    result = train(
-        model,
-        sampler,
-        config.steps,
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        snapshot_steps=snapshot_steps,
-        progress=progress,
-        desc=f"tokens {config.activation} R={len(tasks.seeds)}",
-        threads=threads,
+    desc = f"tokens {config.activation} R={len(tasks.seeds)}"
+    result = train_with_config(
+        model, sampler, config, snapshot_steps=snapshot_steps, progress=progress, desc=desc, threads=threads
     )
     metrics = token_metrics(model.first, tasks, absolute=config.activation == "linear")
     return TokenRun(config, list(tasks.seeds), tasks, model, result, metrics)

@@ -1,126 +1,115 @@
 # %% [markdown]
-# # 03 · Global modulation: what matters globally is learned locally
+# # 03 · Global modulation: what the views share, and what the top layer adds
 #
-# **Claim (PAPER.md §4, result 3).** In a two-layer network with receptive fields, the top
-# layer reshapes each lower layer's covariance: a filter of RF $k$ is driven by
-# $\big(s_k^2\,\mathbb V[\tilde x_k] + \delta_k \Delta_k\Delta_k^\top\big) w_k$ with a boost
-# $\delta_k \ge 0$ along the direction $\Delta_k$ that discriminates the *global* classes, a
-# boost that grows with the number of *other* RFs carrying global information — so locally
-# globally-informative patterns should be learned first / with higher probability.
+# **The paper's statement** (abstract of arXiv 2206.01342, statement T3.3 in `docs/theory.md`):
+# *"global modulation: those local patterns discriminative from the perspective of global-level
+# patterns are prioritized to learn"*. Its appendix works this out for two global classes and one
+# filter per receptive field (RF): the top layer adds a non-negative boost $\delta_k$ along RF
+# $k$'s globally discriminative direction, which grows with the global information carried by
+# the *other* RFs (`docs/theory.md` §5). It is a **cross-RF** statement about priority.
 #
-# What this notebook shows:
+# This notebook separates it from what the α-CL framework already says per RF:
 #
-# 1. **The closed form, exactly** (C = 2 global classes, M = 1 ReLU filter per RF, uniform α
-#    = plain population covariance, exact moments in float64): it equals autograd's velocity;
-#    $\delta_k \ge 0$; $\delta_k$ grows with the number of other informative RFs; and in a
-#    frequency-matched toy model the closed-form flow picks the informative token more often
-#    exactly when other RFs are informative.
-# 2. **The paper's token experiment** (ReLU + BN, InfoNCE, 8 seeds): $\chi^+ \to 1$ and
-#    $\chi^- \to 0$ over training, from weight snapshots.
-# 3. **Augmentation or global modulation?** Filler-only tokens are less frequent *and* change
-#    between the two views. We vary how many wildcards the second view re-draws (down to
-#    none) and add a frequency-matched control, to say which part of $\chi^- \to 0$ each
-#    explains.
-# 4. **Priority**: the step at which a filter first locks on to each (location, token)
-#    against how much that token tells about the pattern id.
-# 5. **What strengthens or weakens it**: BatchNorm on/off, InfoNCE vs quadratic loss, the
-#    number of patterns G.
-
-# %%
-import dataclasses
-
-import torch
-
-torch.set_num_threads(1)
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-
-from nlcl_utils import claims, metrics, params, plotting, priority, train
-from nlcl_utils import global_modulation as gm
-from nlcl_utils.data.tokens import TokenSampler
-from nlcl_utils.progress import bar
+# 1. **What the views share** (exact, float64). With uniform α and the two views i.i.d. given the
+#    pattern, $C_\alpha[\tilde x] = 2(\mathbb V[\tilde x] - \mathbb E_z\mathbb V[\tilde x\mid z])
+#    = 2\,\mathbb V_z[\mathbb E(\tilde x\mid z)]$: filler-only tokens, re-drawn between views,
+#    carry almost none of it. That predicts $\chi^-\to 0$ with no top-layer effect at all. This is
+#    the α-CL framework working, not an alternative to global modulation.
+# 2. **The closed form with the augmentation term**, checked against autograd, and what it
+#    predicts when the views share z versus when they are identical.
+# 3. **The paper's token experiment** ($\chi^\pm$) and the identical-view control.
+# 4. **Experiments that can tell global modulation apart**, each with its prediction written
+#    before it runs: the frequency-matched test over loss × τ × output dimension and β = 1, a
+#    decoupled (block-diagonal) top layer, invariant-but-uncorrelated (persistent) fillers, the
+#    pattern length L, an audit of the theory's assumptions during training, and
+#    censoring-aware lock-on statistics.
 
 # %% tags=["parameters"]
-# Theory (exact moments, float64)
 cf_configs = 256  # random two-class models per closed-form check (a replica dimension)
 cf_rfs = 10  # K of the delta-versus-informative-RFs sweep
-cf_tokens = 5  # T tokens per RF
-cf_dim = 5  # embedding dimension d
-enum_rfs = 4  # K of the alpha-CL check on the enumerated joint support (2 T^K points)
-enum_tokens = 3  # T of that check
+cf_tokens = 5  # T tokens per RF in the closed-form checks
+cf_dim = 5  # embedding dimension d in the closed-form checks
+view_rfs = 3  # K of the enumerated view-pair check (support 2 T^(2K))
+view_tokens = 3  # T of that check
+view_repeats = [1.0, 0.5, 0.0]  # probability that a view repeats the token of an RF (1: identical views)
 flow_inits = 256  # random filter inits per number of informative RFs (closed-form flow)
 flow_rfs = 6  # K of the frequency-matched toy model
 flow_tokens = 6  # T (one-hot) of the toy model
 flow_freq = 0.2  # frequency c of each informative / matched token
 flow_steps = 300  # Euler steps of the normalized flow
-flow_lr = 2.0  # Euler step size
-# Training (the engine, float32): the paper's main setting
-n_seeds = 8
-steps = 5000
-snapshot_every = 50  # weight snapshots for chi+/chi- curves and lock-on steps
-vocab = 20
-locations = 10
-per_location = 5
-patterns = 40
-pattern_len = 5
-beta = 5.0
-redraw_counts = [5, 2, 0]  # wildcards the second view re-draws (5, i.e. all, is the paper)
-matched_redraws = [5, 0]  # redraw counts of the frequency-matched control
-n_matched = 2  # filler-only tokens per location made as frequent as a pattern token
-pattern_counts = [10, 40, 80]  # G sweep
-ablations = ["bn_off", "quadratic"]
-lock_threshold = 0.9  # "locked on" means best cosine with the token embedding at least this
+flow_lr = 2.0  # Euler step size of the flow
+n_seeds = 8  # training seeds per configuration (batched as replicas)
+steps = 5000  # SGD steps per run (the paper's)
+snapshot_every = 100  # steps between weight snapshots (lock-on resolution)
+vocab = 20  # V tokens
+locations = 10  # K receptive fields
+per_location = 5  # P tokens a location may hold in a pattern
+patterns = 40  # G global patterns
+pattern_len = 5  # L pattern locations per pattern
+beta = 5.0  # over-parameterization, M is beta times P filters per RF
+n_matched = 2  # frequency-matched filler-only tokens per location
+grid_taus = [0.1, 0.5, 2.0]  # InfoNCE temperatures of the matched-test grid
+grid_quadratic = True  # add the uniform-alpha quadratic loss to the grid
+grid_out_dims = [2, 50]  # output dimensions of the grid (1 is degenerate under L2-normalized outputs)
+pattern_lens = [1, 2, 8]  # other pattern lengths L (per-location pattern frequency held fixed)
+lock_threshold = 0.9  # a token is locked on when some filter's cosine with it reaches this
+audit_vectors = 10  # top eigenvectors of C_alpha[f1] in the top-layer alignment
 seed = 0  # first training seed (seeds seed .. seed + n_seeds - 1) and seed of the theory draws
 
 # %%
-SPEC = {
-    "cf_configs": params.Int(min=1),
-    "cf_rfs": params.Int(min=2),
-    "cf_tokens": params.Int(min=2),
-    "cf_dim": params.Int(min=1),
-    "enum_rfs": params.Int(min=2, max=6),
-    "enum_tokens": params.Int(min=2, max=4),
-    "flow_inits": params.Int(min=1),
-    "flow_rfs": params.Int(min=2),
-    "flow_tokens": params.Int(min=5),
-    "flow_freq": params.Float(min=0.0, max=0.25, min_exclusive=True, max_exclusive=True),
-    "flow_steps": params.Int(min=1),
-    "flow_lr": params.Float(min=0.0, min_exclusive=True),
-    "n_seeds": params.Int(min=1),
-    "steps": params.Int(min=1),
-    "snapshot_every": params.Int(min=1),
-    "vocab": params.Int(min=2),
-    "locations": params.Int(min=2),
-    "per_location": params.Int(min=1),
-    "patterns": params.Int(min=1),
-    "pattern_len": params.Int(min=1),
-    "beta": params.Float(min=1.0),
-    "redraw_counts": params.List(params.Int(min=0), min_len=1),
-    "matched_redraws": params.List(params.Int(min=0), min_len=0),
-    "n_matched": params.Int(min=1),
-    "pattern_counts": params.List(params.Int(min=1), min_len=0),
-    "ablations": params.List(params.Choice("bn_off", "quadratic"), min_len=0),
-    "lock_threshold": params.Float(min=0.0, max=1.0, min_exclusive=True),
-    "seed": params.Int(min=0),
-}
-P = params.validate(globals(), SPEC)
-if P.per_location > P.vocab:
-    raise params.ParameterError(f"parameter 'per_location': must be <= vocab = {P.vocab}, got {P.per_location}")
-if P.pattern_len >= P.locations:
-    raise params.ParameterError(
-        f"parameter 'pattern_len': must be < locations = {P.locations} (wildcards needed), got {P.pattern_len}"
-    )
-WILDCARDS = P.locations - P.pattern_len
-for name in ("redraw_counts", "matched_redraws"):
-    bad = [r for r in getattr(P, name) if r > WILDCARDS]
-    if bad:
-        raise params.ParameterError(
-            f"parameter {name!r}: each must be in [0, locations - pattern_len = {WILDCARDS}], got {bad}"
-        )
-FIG_DIR = plotting.figure_dir("03_global_modulation")
-plotting.set_theme()
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from nlcl_utils import claims, notebook, params, plotting, priority, token_runs, token_theory
+from nlcl_utils import global_modulation as gm
+from nlcl_utils.progress import bar
+from nlcl_utils.train import TokenConfig, build_token_experiment
+
+nb = notebook.setup(
+    "03_global_modulation",
+    globals(),
+    ranges={
+        "cf_configs": params.Int(min=1),
+        "cf_rfs": params.Int(min=2),
+        "cf_tokens": params.Int(min=2),
+        "cf_dim": params.Int(min=1),
+        "view_rfs": params.Int(min=2, max=3),
+        "view_tokens": params.Int(min=2, max=3),
+        "view_repeats": params.List(params.Float(min=0.0, max=1.0), min_len=1),
+        "flow_inits": params.Int(min=1),
+        "flow_rfs": params.Int(min=2),
+        "flow_tokens": params.Int(min=5),
+        "flow_freq": params.Float(min=0.0, max=0.25, min_exclusive=True, max_exclusive=True),
+        "flow_steps": params.Int(min=1),
+        "flow_lr": params.Float(min=0.0, min_exclusive=True),
+        "n_seeds": params.Int(min=1),
+        "steps": params.Int(min=1),
+        "snapshot_every": params.Int(min=1),
+        "vocab": params.Int(min=2),
+        "locations": params.Int(min=2),
+        "per_location": params.Int(min=1),
+        "patterns": params.Int(min=1),
+        "pattern_len": params.Int(min=1),
+        "beta": params.Float(min=1.0),
+        "n_matched": params.Int(min=1),
+        "grid_taus": params.List(params.Float(min=0.0, min_exclusive=True), min_len=1),
+        "grid_out_dims": params.List(params.Int(min=2), min_len=1),
+        "pattern_lens": params.List(params.Int(min=1), min_len=0),
+        "lock_threshold": params.Float(min=0.0, max=1.0, min_exclusive=True),
+        "audit_vectors": params.Int(min=1),
+        "seed": params.Int(min=0),
+    },
+)
+P, FIG_DIR, checks = nb.params, nb.fig_dir, nb.claims
+for name, value in [("pattern_len", P.pattern_len)] + [("pattern_lens", L) for L in P.pattern_lens]:
+    if value >= P.locations:
+        raise params.ParameterError(f"parameter {name!r}: each must be < locations = {P.locations}, got {value}")
+    if round(value * P.per_location / P.pattern_len) > P.vocab:
+        raise params.ParameterError(f"parameter {name!r}: L * per_location / pattern_len must be <= vocab")
 DT = torch.float64
 SEEDS = list(range(P.seed, P.seed + P.n_seeds))
 PAPER_SCALE = (
@@ -129,158 +118,182 @@ PAPER_SCALE = (
     and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len) == (20, 10, 5, 40, 5)
     and P.beta >= 5
 )
+CPU = {}  # CPU seconds per section (printed at the end, not asserted)
 print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps, paper-scale run: {PAPER_SCALE}")
 
 # %% [markdown]
-# ## 1. The closed form, checked exactly
+# ## 1. What the two views share: $C_\alpha = 2\,\mathbb V_z[\mathbb E(\tilde x\mid z)]$
 #
-# `nlcl_utils.global_modulation` computes, from the exact class-conditional moments of a
-# discrete model (RF $k$ shows token $t$ with probability $q_k(t\mid z)$, RFs independent given
-# $z$): $L_k$, $\Delta_k$, $d_k = w_k^\top L_k w_k$, $b_k = w_k^\top\Delta_k$, the top eigenpair
-# $(\lambda, s)$ of $\mathbb V[f] = D + p_0p_1 bb^\top$ from the secular equation, $\delta_k$ and
-# the velocity $\big(s_k^2\,\mathbb V[\tilde x_k] + \delta_k\Delta_k\Delta_k^\top\big)w_k$.
+# Uniform α, views i.i.d. given the shared content z. The contrastive covariance is "an
+# independent sample minus the augmented view":
+# $C_\alpha[x] = \mathbb E(x-x^{\rm other})(x-x^{\rm other})^\top - \mathbb E(x-x')(x-x')^\top
+# = 2\mathbb V[x] - 2\mathbb E_z\mathbb V[x\mid z] = 2\,\mathbb V_z[\mathbb E(x\mid z)]$. In the token task
+# with every wildcard re-drawn, z is the pattern id and $\mathbb E(x_k\mid z)$ is the one-hot of
+# the pattern's token at a pattern location and the filler distribution $q_k$ at a wildcard: a
+# filler-only token's coordinate varies with z only through "is k a wildcard". With identical
+# views nothing is removed: $C_\alpha[x_k] = 2\mathbb V[x_k]$.
 #
-# **What "top layer aligned to s" means, and the normalization.** The top layer $V_{\rm top}$
-# satisfies $V_{\rm top}^\top V_{\rm top} = s s^\top$ (e.g. the single row $s^\top$, where the
-# top layer's own Oja flow goes) and is held fixed while differentiating with respect to the
-# filters. Then, with homogeneity ($\partial f_k/\partial w_k = \tilde x_k$),
-# $$\nabla_{w_k} \tfrac12\operatorname{tr}\mathbb V[f_2] = \sum_{k'} s_k s_{k'} C[\tilde x_k, \tilde x_{k'}]\,w_{k'}
-#   = s_k^2\,\mathbb V[\tilde x_k]w_k + p_0p_1 s_k \Delta_k \sum_{k'\ne k} s_{k'} b_{k'}
-#   = \big(s_k^2\,\mathbb V[\tilde x_k] + \delta_k\Delta_k\Delta_k^\top\big)w_k ,$$
-# using $s_k \propto b_k/(d_k-\lambda)$. So PAPER.md's formula is the gradient of the
-# *population covariance objective* $E_{\rm cov} = \tfrac12\operatorname{tr}\mathbb V[f_2]$, and it
-# is exact (no correction of substance needed). In the α-CL normalization of
-# `nlcl_utils.alpha_cl` — uniform α over ordered pairs of independent samples, augmentation term
-# left out — $C_\alpha[a] = \mathbb E(a-a')(a-a')^\top = 2\,\mathbb V[a]$, so
-# $\nabla\tfrac12\operatorname{tr}C_\alpha[f_2]$ is **twice** the closed form. Both are checked:
-# autograd of $E_{\rm cov}$ built from per-token moments (nothing from the closed form), and
-# autograd of $\tfrac12\operatorname{tr}C_\alpha[f_2]$ with `alpha_cl.contrastive_covariance` on
-# the enumerated joint support ($\alpha_{uv} = \pi_u\pi_v$).
+# We compute, per RF and in float64, $C_\alpha[x_k]$ twice — from the two pair sums of its
+# definition and from the conditional means (an **identity** check) — and the share of
+# $\operatorname{tr}C_\alpha[x_k]$ carried by filler-only tokens under full re-draw and under
+# identical views. That share is a per-RF, top-layer-free quantity.
+#
+# **Prediction (T3.4).** Under full re-draw the filler-only share is small, so training drives
+# $\chi^-\to 0$; with identical views it is comparable to the pattern tokens' and filler-only
+# tokens are learned ($\chi^-$ clearly larger, tested in §3).
 
 # %%
-gen_theory = torch.Generator().manual_seed(P.seed)
-identity_rows = []
-for embedding in ("gaussian", "onehot"):
-    d = max(P.cf_dim, P.cf_tokens) if embedding == "onehot" else P.cf_dim
-    emb, probs, w = gm.random_model(P.cf_configs, P.cf_rfs, P.cf_tokens, d, embedding=embedding, generator=gen_theory)
-    p1 = 0.1 + 0.8 * torch.rand(P.cf_configs, generator=gen_theory, dtype=DT)  # class balance per config
-    for act in ("relu", "leaky_relu", "linear"):
-        cf = gm.closed_form(emb, probs, p1, w, act)
-        ref = gm.velocity_autograd(emb, probs, p1, w, cf.s, act)
-        identity_rows.append(
-            {
-                "check": "E_cov (per-token moments)",
-                "embedding": embedding,
-                "activation": act,
-                "max_rel_err": gm.relative_error(cf.velocity, ref).max().item(),
-                "min_delta": cf.delta.min().item(),
-            }
-        )
-emb_s, probs_s, w_s = gm.random_model(P.cf_configs, P.enum_rfs, P.enum_tokens, P.enum_tokens, generator=gen_theory)
-p1_s = 0.1 + 0.8 * torch.rand(P.cf_configs, generator=gen_theory, dtype=DT)
-cf_s = gm.closed_form(emb_s, probs_s, p1_s, w_s)
-ref_s = gm.velocity_autograd_enumerated(emb_s, probs_s, p1_s, w_s, cf_s.s)
-identity_rows.append(
-    {
-        "check": "1/2 tr C_alpha (enumerated) = 2x",
-        "embedding": "gaussian",
-        "activation": "relu",
-        "max_rel_err": gm.relative_error(2 * cf_s.velocity, ref_s).max().item(),
-        "min_delta": cf_s.delta.min().item(),
-    }
+t0 = time.process_time()
+BASE = TokenConfig(
+    vocab=P.vocab,
+    locations=P.locations,
+    per_location=P.per_location,
+    patterns=P.patterns,
+    pattern_len=P.pattern_len,
+    beta=P.beta,
+    steps=P.steps,
 )
-ratio_s = ref_s.flatten(1).norm(dim=1) / cf_s.velocity.flatten(1).norm(dim=1)
-identity = pd.DataFrame(identity_rows)
+tasks0 = build_token_experiment(BASE, SEEDS)[0]
+plus0 = tasks0.plus_mask()
+cov_redraw = token_theory.rf_contrastive_covariance(tasks0.pattern_tokens, P.vocab, None, "redraw")
+cov_pairs = token_theory.rf_contrastive_covariance_pairs(tasks0.pattern_tokens, P.vocab, None)
+cov_same = token_theory.rf_contrastive_covariance(tasks0.pattern_tokens, P.vocab, None, "identical")
+framing_err = ((cov_redraw - cov_pairs).abs().max() / cov_redraw.abs().max()).item()
+share_redraw = token_theory.filler_share(cov_redraw, plus0)  # [R, K]
+share_same = token_theory.filler_share(cov_same, plus0)
+print(f"C_alpha from its pair sums vs 2 V_z[E(x|z)]: max relative difference {framing_err:.1e}")
 print(
-    f"{P.cf_configs} random configurations per row (K={P.cf_rfs}, T={P.cf_tokens}; enumeration: K={P.enum_rfs}, T={P.enum_tokens})"
-)
-print(identity.to_string(index=False, formatters={"max_rel_err": "{:.1e}".format, "min_delta": "{:.2e}".format}))
-print(
-    f"|grad 1/2 tr C_alpha| / |closed form| over configurations: {ratio_s.min().item():.6f} .. {ratio_s.max().item():.6f}"
+    f"share of tr C_alpha[x_k] on filler-only tokens (mean over RFs and seeds): "
+    f"full re-draw {share_redraw.mean():.4f} (max {share_redraw.max():.4f}), "
+    f"identical views {share_same.mean():.3f} (min {share_same.min():.3f})"
 )
 
 # %% [markdown]
-# ### $\delta_k$ grows with the number of *other* informative RFs
+# ## 2. The closed form, with the augmentation term
 #
-# Nested sweep: for each random configuration (all RFs informative), RFs $1..m$ keep their
-# class dependence and RFs $m+1..K-1$ get the class-averaged token distribution (same token
-# frequencies, no information about $z$: `gm.remove_information`). We track $\delta_0$ of RF 0
-# (always informative) as $m$ goes from 0 to $K-1$. For $K$ *identical* informative RFs the
-# closed form gives $s_k = 1/\sqrt{K}$ and $\delta_k = p_0p_1 (K-1)/K$, drawn as the reference
-# curve ($p_1 = 1/2$).
+# `nlcl_utils.global_modulation` (two global classes, one homogeneous filter per RF, exact
+# moments). The paper's appendix uses the plain covariance (identical views). With a second view
+# that repeats RF $k$'s token with probability $r$ and otherwise re-draws it given z, the
+# augmentation term removes $(1-r)$ of the within-class covariance $L_k$ and leaves the cross-RF
+# blocks alone, so $C_\alpha/2$ has blocks $\mathbb 1(k{=}k')\,r L_k + p_0p_1\Delta_k\Delta_{k'}^\top$ and
+# the closed form holds with $L_k\to rL_k$. Checked against autograd of
+# $\tfrac14\operatorname{tr}C_\alpha[f_2]$ on the enumerated view pairs (nothing from the closed
+# form), for $r\in$ `view_repeats`; the $r=1$ case is also checked against the per-token
+# moments used before.
+#
+# **What it predicts.** $r=1$ (identical views): the boost $\delta_k$ favours $\Delta_k$ over the
+# within-class directions, more so when other RFs are informative. $r=0$ (views share only z):
+# $d_k=0$, $s=b/|b|$, $\delta_k=p_0p_1(1-s_k^2)$ and the velocity is $p_0p_1 b_k\Delta_k$ for *every*
+# RF: each RF is driven along its own discriminative direction whatever the others carry — the
+# top layer only moves weight between the $s_k^2$ and the $\delta_k$ terms. So under the paper's
+# augmentation the closed form predicts no cross-RF priority at all; the priority of §5 needs
+# something both views share that is not the class.
+
+# %%
+gen_theory = torch.Generator().manual_seed(P.seed)
+view_rows = []
+emb_v, probs_v, w_v = gm.random_model(P.cf_configs, P.view_rfs, P.view_tokens, P.view_tokens, generator=gen_theory)
+p1_v = 0.1 + 0.8 * torch.rand(P.cf_configs, generator=gen_theory, dtype=DT)
+for r in P.view_repeats:
+    cf = gm.closed_form(emb_v, probs_v, p1_v, w_v, repeat=r)
+    ref = gm.velocity_autograd_views(emb_v, probs_v, p1_v, w_v, cf.s, r)
+    own = (p1_v * (1 - p1_v)).view(-1, 1, 1) * cf.b.unsqueeze(-1) * cf.Delta
+    view_rows.append(
+        {
+            "repeat r": r,
+            "closed form vs view enumeration": gm.relative_error(cf.velocity, ref).max().item(),
+            "|v - p0p1 b Delta| / |v|": gm.relative_error(cf.velocity, own).max().item(),
+            "mean delta": cf.delta.mean().item(),
+        }
+    )
+moment_err = 0.0
+for embedding in ("gaussian", "onehot"):
+    d = max(P.cf_dim, P.cf_tokens) if embedding == "onehot" else P.cf_dim
+    emb, probs, w = gm.random_model(P.cf_configs, P.cf_rfs, P.cf_tokens, d, embedding=embedding, generator=gen_theory)
+    p1 = 0.1 + 0.8 * torch.rand(P.cf_configs, generator=gen_theory, dtype=DT)
+    for act in ("relu", "leaky_relu", "linear"):
+        cf = gm.closed_form(emb, probs, p1, w, act)
+        moment_err = max(
+            moment_err, gm.relative_error(cf.velocity, gm.velocity_autograd(emb, probs, p1, w, cf.s, act)).max().item()
+        )
+views = pd.DataFrame(view_rows)
+print(f"{P.cf_configs} random models (K={P.view_rfs}, T={P.view_tokens}) per row")
+print(views.to_string(index=False, float_format=lambda v: f"{v:.2e}"))
+print(f"r = 1 against per-token moments (K={P.cf_rfs}, T={P.cf_tokens}, 3 activations, 2 embeddings): {moment_err:.1e}")
+zero_row = views[views["repeat r"] == 0.0]
+
+# %% [markdown]
+# ### $\delta_k$ and the closed-form flow (identical views, the appendix setting)
+#
+# Nested sweep: RFs $1..m$ keep their class dependence, the others get the class-averaged token
+# distribution (same frequencies, no information; `gm.remove_information`). Then the unit-norm
+# flow of RF filters on a frequency-matched toy model (`gm.matched_pair_model`: tokens 0, 2 carry
+# the class, tokens 1, 3 are equally frequent and class-independent): which token does RF 0 end
+# on? **Prediction (T3.3, within the closed form):** with $m=0$ the two kinds are chosen equally
+# often; with every other RF informative the informative token wins more often.
 
 # %%
 sweep_rows = []
-min_delta_sweep = float("inf")
+min_delta = float("inf")
 for embedding in ("gaussian", "onehot"):
     d = max(P.cf_dim, P.cf_tokens) if embedding == "onehot" else P.cf_dim
     emb, probs, w = gm.random_model(P.cf_configs, P.cf_rfs, P.cf_tokens, d, embedding=embedding, generator=gen_theory)
     for m in range(P.cf_rfs):
         keep = torch.arange(P.cf_rfs) <= m
         cf = gm.closed_form(emb, gm.remove_information(probs, 0.5, keep), 0.5, w)
-        min_delta_sweep = min(min_delta_sweep, cf.delta.min().item())
-        for i in range(P.cf_configs):
-            sweep_rows.append(
-                {
-                    "embedding": embedding,
-                    "m": m,
-                    "config": i,
-                    "delta0": cf.delta[i, 0].item(),
-                    "s0sq": cf.s[i, 0].item() ** 2,
-                }
-            )
+        min_delta = min(min_delta, cf.delta.min().item())
+        sweep_rows += [{"embedding": embedding, "m": m, "delta0": v} for v in cf.delta[:, 0].tolist()]
 sweep = pd.DataFrame(sweep_rows)
 delta_mean = sweep.groupby(["embedding", "m"]).delta0.mean().unstack("embedding")
-per_config = sweep.pivot_table(index=["embedding", "config"], columns="m", values="delta0")
-monotone = (per_config.diff(axis=1).iloc[:, 1:] >= -1e-15).all(axis=1).groupby("embedding").mean()
-min_mean_increment = delta_mean.diff().iloc[1:].min().min()
-print("mean delta_0 by number m of other informative RFs:")
-print(delta_mean.T.map(lambda v: f"{v:.4f}").to_string())
-print(
-    "fraction of configurations where delta_0 never decreases as m grows:",
-    ", ".join(f"{k}: {v:.3f}" for k, v in monotone.items()),
-)
+min_increment = delta_mean.diff().iloc[1:].min().min()
 
-# %% [markdown]
-# ### The closed-form flow on a frequency-matched toy model
-#
-# `gm.matched_pair_model`: at every RF, tokens 0 and 2 carry the class (token 0 only under
-# $z=1$, token 2 only under $z=0$), tokens 1 and 3 are *exactly as frequent* ($c$ each) but
-# class-independent, one-hot embeddings, $p_1 = 1/2$. Because the marginal covariance
-# $\mathbb V[\tilde x_k]$ does not see $z$, it treats informative and matched tokens alike:
-# only $\delta_k\Delta_k\Delta_k^\top$ can favour the informative ones. We run the unit-norm flow
-# $\dot w_k = (I - w_kw_k^\top)(s_k^2\mathbb V[\tilde x_k] + \delta_k\Delta_k\Delta_k^\top)w_k$
-# (top layer re-aligned to $s$ at every step) from `flow_inits` random inits, with RFs $1..m$
-# informative, and record which token RF 0's filter ends up pointing to (largest weight).
-# All values of $m$ run as one batch.
-
-# %%
 emb_toy, probs_toy = gm.matched_pair_model(P.flow_rfs, P.flow_tokens, P.flow_freq)
 m_values = torch.arange(P.flow_rfs)
-keep = torch.arange(P.flow_rfs).unsqueeze(0) <= m_values.unsqueeze(1)  # [n_m, K]
+keep = torch.arange(P.flow_rfs).unsqueeze(0) <= m_values.unsqueeze(1)
 probs_m = gm.remove_information(probs_toy.expand(len(m_values), 2, P.flow_rfs, P.flow_tokens), 0.5, keep)
-probs_b = probs_m.repeat_interleave(P.flow_inits, 0)  # [n_m * inits, 2, K, T]
+probs_b = probs_m.repeat_interleave(P.flow_inits, 0)
 emb_b = emb_toy.expand(probs_b.shape[0], *emb_toy.shape)
 w0 = torch.randn(P.flow_inits, P.flow_rfs, P.flow_tokens, generator=gen_theory, dtype=DT).repeat(len(m_values), 1, 1)
 w_end = gm.normalized_flow(emb_b, probs_b, 0.5, w0, P.flow_steps, P.flow_lr)
-cf_end = gm.closed_form(emb_b, probs_b, 0.5, w_end)
+min_delta = min(min_delta, gm.closed_form(emb_b, probs_b, 0.5, w_end).delta.min().item())
 winner = w_end[:, 0].argmax(-1).view(len(m_values), P.flow_inits)
 flow = pd.DataFrame(
     {
         "m": m_values.tolist(),
         "informative": torch.isin(winner, torch.tensor(gm.INFORMATIVE_TOKENS)).double().mean(1).tolist(),
         "matched": torch.isin(winner, torch.tensor(gm.MATCHED_TOKENS)).double().mean(1).tolist(),
-        "delta0": cf_end.delta[:, 0].view(len(m_values), P.flow_inits).mean(1).tolist(),
     }
 )
-flow["other"] = 1 - flow.informative - flow.matched
-min_delta_flow = cf_end.delta.min().item()
-print("RF 0's filter after the flow: fraction ending on each kind of token")
+print("mean delta_0 by number m of other informative RFs:")
+print(delta_mean.T.map(lambda v: f"{v:.4f}").to_string())
+print("RF 0's filter after the flow: fraction of inits ending on each kind of token")
 print(flow.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+CPU["theory"] = time.process_time() - t0
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
+fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.4), layout="constrained")
 ax = axes[0]
+x = np.arange(P.locations)
+for i, (name, share) in enumerate((("full re-draw", share_redraw), ("identical views", share_same))):
+    mean, lo, hi = share.mean(0).numpy(), share.amin(0).numpy(), share.amax(0).numpy()
+    ax.errorbar(
+        x + 0.15 * (2 * i - 1),
+        mean,
+        yerr=[mean - lo, hi - mean],
+        fmt="o",
+        ms=4,
+        capsize=2,
+        color=plotting.PALETTE[i],
+        label=f"{name} (mean, min-max over seeds)",
+    )
+ax.set(
+    xlabel="receptive field k",
+    ylabel="filler-only share of tr $C_\\alpha[x_k]$",
+    ylim=(0, 0.6),
+    title="what the views share (uniform $\\alpha$)",
+)
+ax.legend(fontsize=7)
+ax = axes[1]
 for i, embedding in enumerate(("gaussian", "onehot")):
     part = sweep[sweep.embedding == embedding]
     q = part.groupby("m").delta0.quantile([0.1, 0.9]).unstack()
@@ -291,487 +304,639 @@ for i, embedding in enumerate(("gaussian", "onehot")):
         "o-",
         color=plotting.PALETTE[i],
         ms=3,
-        label=f"random models, {embedding} embeddings (mean, 10-90%)",
+        label=f"{embedding} embeddings (mean, 10-90%)",
     )
 mm = np.arange(P.cf_rfs)
 ax.plot(mm, 0.25 * mm / (mm + 1), "--", color=plotting.COLORS["theory"], label="identical RFs: $p_0p_1\\,m/(m+1)$")
-ax.set(xlabel="other informative RFs $m$", ylabel="$\\delta_0$", title="global boost of RF 0")
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-ax = axes[1]
-ax.plot(flow.m, flow.informative, "o-", color=plotting.COLORS["relu"], label="informative token (0 or 2)")
-ax.plot(flow.m, flow.matched, "s-", color=plotting.COLORS["linear"], label="frequency-matched token (1 or 3)")
-ax.plot(flow.m, flow.other, "^:", color=plotting.COLORS["other"], label="other / mixed")
+ax.set(xlabel="other informative RFs $m$", ylabel="$\\delta_0$", title="global boost of RF 0 (identical views)")
+ax.legend(fontsize=7)
+ax = axes[2]
+ax.plot(flow.m, flow.informative, "o-", color=plotting.COLORS["relu"], label="informative token")
+ax.plot(flow.m, flow.matched, "s-", color=plotting.COLORS["linear"], label="frequency-matched token")
 ax.set(
     xlabel="other informative RFs $m$",
-    ylabel="fraction of inits",
+    ylabel=f"fraction of {P.flow_inits} inits",
     ylim=(0, 1),
-    title="closed-form flow: which token RF 0 learns",
+    title="closed-form flow: RF 0's winner",
 )
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+ax.legend(fontsize=7)
 plotting.savefig(fig, FIG_DIR, "closed_form")
 
 # %% [markdown]
-# Left: $\delta_0 = 0$ exactly when no other RF carries global information, and its mean
-# grows with every extra informative RF (for identical RFs as $p_0p_1\,m/(m+1)$). It is not
-# monotone for *every* configuration (the printed fraction): adding an informative RF also
-# moves $\lambda$ and the normalization $Z$. Right: with $m = 0$ the flow cannot tell an
-# informative token from an equally frequent uninformative one (equal fractions up to
-# sampling noise of the inits); as $m$ grows, RF 0 increasingly picks the informative token —
-# the theory's prediction in its cleanest form.
-
-# %% [markdown]
-# ## 2. The token experiment: learned vs ignored tokens
+# Left: re-drawn filler-only tokens carry about 2% of each RF's contrastive covariance, with
+# identical views about 40%. Middle: $\delta_0 = 0$ without other informative RFs and its mean
+# grows with them. Right: the closed-form flow on the matched toy model prefers the informative
+# token only when other RFs are informative — global modulation in its cleanest form, with
+# identical views, an unnormalized output and a top layer aligned to $s$.
 #
-# The paper's main setting (PAPER.md §5) on the engine: ReLU, BatchNorm (gradient through the
-# mean, not the variance), β = 5, InfoNCE τ = 0.1, SGD lr 0.02, momentum 0.9, weight decay
-# 5e-3, batch 128, all seeds batched. Every run keeps weight snapshots every
-# `snapshot_every` steps; from them we get each token's score (best cosine over the RF's
-# filters) over training, $\chi^\pm$ curves and lock-on steps.
+# ## 3. The paper's token experiment, and identical views
+#
+# The paper's setting on the engine (ReLU, BatchNorm, β = 5, InfoNCE τ = 0.1, out 50, SGD lr
+# 0.02, momentum 0.9, weight decay 5e-3, batch 128), all seeds batched. Weight snapshots every
+# `snapshot_every` steps give each token's score (best cosine over the RF's filters) over training.
+# **Predictions:** T3.5 — $\chi^+\ge 0.97$ and $\chi^-\le 0.05$ at the end (the paper reports
+# $\chi^+$ close to 1 and $\chi^-$ close to 0; these bounds are our reading of "close");
+# T3.4 — with identical views (`redraw = 0`) $\chi^-$ is larger than with full re-draw in every
+# seed's pairing (interval of the paired difference above 0).
 
 # %%
-BASE = train.TokenConfig(
-    vocab=P.vocab,
-    locations=P.locations,
-    per_location=P.per_location,
-    patterns=P.patterns,
-    pattern_len=P.pattern_len,
-    beta=P.beta,
-    steps=P.steps,
+t0 = time.process_time()
+SNAPS = token_runs.snapshot_grid(P.steps, P.snapshot_every)
+STEP_AXIS = np.array(SNAPS)
+paper = token_runs.run_case(
+    "paper", BASE, SEEDS, snapshot_steps=SNAPS, lock_threshold=P.lock_threshold, keep_snapshots=True
 )
-SNAPS = sorted(set(range(0, P.steps + 1, P.snapshot_every)) | {P.steps})
-
-
-def run_case(label, tables=None, **changes):
-    """Train all seeds of one configuration (batched); return per-token trajectories and statistics."""
-    cfg = dataclasses.replace(BASE, **changes)
-    tasks, model, sampler = train.build_token_experiment(cfg, SEEDS)
-    if tables is not None:
-        sampler = TokenSampler(tasks, cfg.batch_size, wildcard_probs=tables)  # one filler table per seed
-    res = train.train(
-        model,
-        sampler,
-        cfg.steps,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        snapshot_steps=SNAPS,
-        desc=label,
-    )
-    snaps = res.snapshots["first"]  # [S, R, K, M, d]
-    S, R = snaps.shape[:2]
-    traj = metrics.token_scores(snaps.flatten(0, 1), tasks.embeddings.repeat(S, 1, 1)).unflatten(0, (S, R))
-    plus = tasks.plus_mask()
-    chi_p, chi_m = metrics.chi_scores(traj.flatten(0, 1), plus.repeat(S, 1, 1))
-    stats = priority.token_statistics(tasks.pattern_tokens, cfg.vocab, tables)
-    return {
-        "label": label,
-        "config": cfg,
-        "redraw": cfg.task_spec().redraw_count,
-        "tasks": tasks,
-        "traj": traj,
-        "plus": plus,
-        "stats": stats,
-        "chi_plus": chi_p.view(S, R),
-        "chi_minus": chi_m.view(S, R),
-        "nan": int(res.nan.sum()),
-        "lock": priority.first_lock_on(traj, SNAPS, P.lock_threshold),
-        "tables": tables,
-    }
-
-
-plan = [("main", None, {})]
-plan += [(f"redraw {r}", None, {"redraw": r}) for r in P.redraw_counts if r != WILDCARDS]
-task_probe = train.build_token_experiment(BASE, SEEDS)[0]
-match_tables, match_pairs = priority.matched_filler_probs(task_probe.pattern_tokens, P.vocab, P.n_matched)
-plan += [(f"matched, redraw {r}", match_tables, {"redraw": r}) for r in P.matched_redraws]
-plan += [(name, None, {"bn": False} if name == "bn_off" else {"loss": "quadratic"}) for name in P.ablations]
-plan += [(f"G={g}", None, {"patterns": g}) for g in P.pattern_counts if g != P.patterns]
-RUNS = {}
-for label, tables, changes in bar(plan, desc="configurations"):
-    RUNS[label] = run_case(label, tables, **changes)
-print(
-    f"{len(RUNS)} configurations x {P.n_seeds} seeds; replicas stopped by the NaN guard:",
-    sum(r["nan"] for r in RUNS.values()),
+same_views = token_runs.run_case(
+    "identical views", token_runs.replace(BASE, redraw=0), SEEDS, snapshot_steps=SNAPS, lock_threshold=P.lock_threshold
 )
-
-# %%
-main = RUNS["main"]
-st = main["stats"]
-freq_pattern = st.frequency[st.is_pattern].mean().item()
-freq_filler = st.frequency[~st.is_pattern].mean().item()
-chi_plus_final, chi_minus_final = main["chi_plus"][-1], main["chi_minus"][-1]
+chi_plus_final, chi_minus_final = paper.chi_plus[-1], paper.chi_minus[-1]
+chi_minus_gap = same_views.chi_minus[-1] - chi_minus_final
 print(
-    f"main setting, final chi+ = {chi_plus_final.mean():.3f} (min over seeds {chi_plus_final.min():.3f}), "
-    f"chi- = {chi_minus_final.mean():.3f} (max over seeds {chi_minus_final.max():.3f})"
+    f"paper setting: final chi+ = {chi_plus_final.mean():.3f} (min {chi_plus_final.min():.3f}), "
+    f"chi- = {chi_minus_final.mean():.3f} (max {chi_minus_final.max():.3f})"
 )
 print(
-    f"token frequency at a location: pattern tokens {freq_pattern:.4f}, filler-only tokens {freq_filler:.4f} "
-    f"(ratio {freq_pattern / freq_filler:.2f})"
+    f"identical views: final chi+ = {same_views.chi_plus[-1].mean():.3f}, chi- = {same_views.chi_minus[-1].mean():.3f}"
 )
-
-# %% [markdown]
-# In the paper's generator a token that some pattern puts at location $k$ appears there far
-# more often than a filler-only token (the printed ratio, ≈ 5 with G = 40: patterns fill each
-# location about half the time from 5 tokens, wildcards spread the other half over all 20).
-# And a filler-only token is *never* shared by the two views when all wildcards are re-drawn.
-# So "$\chi^- \to 0$" alone cannot be credited to global modulation.
-#
-# ## 3. Augmentation or global modulation?
-#
-# * **Re-draw sweep**: the second view re-draws only `redraw` of the 5 wildcards; with 0 the
-#   two views are identical (filler tokens are as invariant as pattern tokens).
-# * **Frequency-matched control** (`priority.matched_filler_probs`): at each location, the
-#   filler distribution is skewed so that `n_matched` filler-only tokens are *exactly* as
-#   frequent there as the least-used pattern tokens (each paired with one). Each seed has its
-#   own task, hence its own table: the engine's sampler takes them as `wildcard_probs [R, K, V]`.
-#
-# With redraw 0 *and* matched frequency, a matched filler-only token and its pattern partner
-# differ only in what they say about the global pattern: that pair isolates global modulation.
-
+CPU["paper"] = time.process_time() - t0
 
 # %%
-def pair_summary(run):
-    """Final score and lock-on order of (pattern token a_j, matched filler b_j) pairs."""
-    used = match_pairs[..., 0] >= 0
-    r, k, _ = torch.nonzero(used, as_tuple=True)
-    a, b = match_pairs[used][:, 0], match_pairs[used][:, 1]
-    final = run["traj"][-1]
-    la, lb = run["lock"][r, k, a], run["lock"][r, k, b]
-    return {
-        "pairs": int(used.sum()),
-        "score_pattern": final[r, k, a].mean().item(),
-        "score_matched_filler": final[r, k, b].mean().item(),
-        "pattern_first": (la < lb).double().mean().item(),
-        "filler_first": (lb < la).double().mean().item(),
-        "neither_locks": (torch.isinf(la) & torch.isinf(lb)).double().mean().item(),
-        "freq_gap": (run["stats"].frequency[r, k, a] - run["stats"].frequency[r, k, b]).abs().max().item(),
-    }
-
-
-case_rows = []
-for label, run in RUNS.items():
-    if not (label == "main" or label.startswith("redraw") or label.startswith("matched")):
-        continue
-    row = {
-        "case": label,
-        "redraw": run["redraw"],
-        "matched": run["tables"] is not None,
-        "chi+": run["chi_plus"][-1].mean().item(),
-        "chi-": run["chi_minus"][-1].mean().item(),
-        "chi- std": run["chi_minus"][-1].std().item() if P.n_seeds > 1 else 0.0,
-    }
-    if run["tables"] is not None:
-        row.update(pair_summary(run))
-    case_rows.append(row)
-cases = pd.DataFrame(case_rows)
-print(cases.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
-ax = axes[0]
-steps_axis = np.array(SNAPS)
-for name, color in (("chi_plus", plotting.PALETTE[0]), ("chi_minus", plotting.PALETTE[3])):
-    vals = main[name].numpy()
-    ax.fill_between(steps_axis, vals.min(1), vals.max(1), color=color, alpha=0.25)
-    ax.plot(
-        steps_axis,
-        vals.mean(1),
-        color=color,
-        label=("$\\chi^+$" if name == "chi_plus" else "$\\chi^-$") + " (mean, min-max)",
-    )
-ax.set(xlabel="step", ylabel="score", ylim=(-0.05, 1.05), title=f"main setting, ReLU + BN, {P.n_seeds} seeds")
-ax.legend(fontsize=8)
-ax = axes[1]
-for i, run in enumerate(r for l, r in RUNS.items() if l == "main" or l.startswith(("redraw", "matched"))):
-    style = "--" if run["tables"] is not None else "-"
-    name = f"redraw {run['redraw']}" + (", matched" if run["tables"] is not None else "")
-    ax.plot(steps_axis, run["chi_minus"].mean(1).numpy(), style, color=plotting.PALETTE[i], label=f"$\\chi^-$, {name}")
-ax.set(
-    xlabel="step", ylabel="$\\chi^-$ (mean over seeds)", ylim=(-0.05, 1.05), title="filler-only tokens vs augmentation"
-)
+fig, ax = plt.subplots(figsize=plotting.FIGSIZE["single"])
+for run, style in ((paper, "-"), (same_views, "--")):
+    for name, color in (("chi_plus", plotting.PALETTE[0]), ("chi_minus", plotting.PALETTE[3])):
+        vals = getattr(run, name).numpy()
+        ax.fill_between(STEP_AXIS, vals.min(1), vals.max(1), color=color, alpha=0.2)
+        sym = "$\\chi^+$" if name == "chi_plus" else "$\\chi^-$"
+        ax.plot(STEP_AXIS, vals.mean(1), style, color=color, label=f"{sym}, {run.label} (mean, min-max)")
+ax.set(xlabel="step", ylabel="score", ylim=(-0.05, 1.05), title=f"token experiment, {P.n_seeds} seeds")
 ax.legend(fontsize=7)
 plotting.savefig(fig, FIG_DIR, "chi_over_training")
 
-# %%
-score_cases = [l for l in RUNS if l == "main" or l.startswith(("redraw", "matched"))]
-fig, axes = plt.subplots(1, len(score_cases), figsize=(2.4 * len(score_cases), 3.0), sharey=True, squeeze=False)
-for ax, label in zip(axes[0], score_cases):
-    run = RUNS[label]
-    kind = np.where(run["stats"].is_pattern.numpy(), "pattern token", "filler-only")
-    if run["tables"] is not None:
-        boosted = (~run["stats"].is_pattern) & (run["tables"] > run["tables"].amin(-1, keepdim=True) + 1e-12)
-        kind = np.where(boosted.numpy(), "matched filler-only", kind)
-    frame = pd.DataFrame(
-        {
-            "frequency": run["stats"].frequency.flatten().numpy(),
-            "score": run["traj"][-1].flatten().numpy(),
-            "kind": kind.flatten(),
-        }
-    )
-    sns.scatterplot(
-        data=frame,
-        x="frequency",
-        y="score",
-        hue="kind",
-        s=7,
-        alpha=0.5,
-        ax=ax,
-        linewidth=0,
-        hue_order=["pattern token", "filler-only", "matched filler-only"],
-        palette=[plotting.PALETTE[0], plotting.PALETTE[3], plotting.PALETTE[2]],
-        legend=ax is axes[0][-1],
-    )
-    ax.set(title=label, xlabel="frequency at location", ylabel="final score")
-if axes[0][-1].get_legend() is not None:
-    sns.move_legend(axes[0][-1], "center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, title=None)
-plotting.savefig(fig, FIG_DIR, "score_vs_frequency")
-
 # %% [markdown]
-# **Reading.** The table and the two figures above separate the two explanations:
+# ## 4. The frequency-matched test, and its positive control
 #
-# * With every wildcard re-drawn (the paper), filler-only tokens are never learned — including
-#   the frequency-matched ones, which are as frequent as pattern tokens. So frequency is *not*
-#   why they are ignored.
-# * Re-draw fewer wildcards and filler-only tokens are learned: with redraw 0 $\chi^-$ is about
-#   as high as $\chi^+$ (the network has β = 5 times more filters than needed, enough to cover
-#   every token). The $\chi^- \to 0$ of the main setting is therefore explained by the
-#   **augmentation** (filler tokens are not shared by the two views), not by global modulation.
-# * The clean test of global modulation is the matched pairs at redraw 0 (same frequency, same
-#   invariance, only the global information differs). There the pattern token is **not**
-#   favoured in this setting: see `pattern_first` vs `filler_first` and the final scores in the
-#   table. The theory's boost is real in the closed form (§1) but, with InfoNCE, BatchNorm and a
-#   50-dimensional top layer, it does not decide which of two equally frequent, equally invariant
-#   tokens is learned. We record this as a finding rather than a pass.
-
-# %% [markdown]
-# ## 4. Priority: globally informative tokens lock on earlier
+# At every location, `priority.matched_filler_probs` skews the filler table so that `n_matched`
+# filler-only tokens are **exactly as frequent** as the least-used pattern tokens (one pair each),
+# and the sampler makes those fillers **persistent**: kept by the second view like a pattern
+# token, drawn independently of the pattern id and of the other RFs (ordinary fillers are still
+# re-drawn). A pattern token also occurs as an ordinary filler at its location (uniform part of
+# the table); those occurrences of the *paired* pattern token are made persistent too, otherwise
+# the filler would have more view-invariant occurrences than its partner. A pattern token and its
+# matched filler then have the same frequency and every occurrence of either is shared by the two
+# views; they differ only in being correlated with the pattern, hence with the other RFs.
 #
-# For every (seed, location, token) of the main run: the first snapshot step at which some
-# filter's cosine with the token's embedding reaches `lock_threshold` (never = ∞, ranked last)
-# against the mutual information between "the token is at this location" and the pattern id
-# (`priority.token_statistics`, exact). Spearman correlations (`priority.spearman`, average ranks
-# for ties) pooled over seeds: over all tokens, and over pattern tokens only (stricter: among
-# pattern tokens MI, the number of patterns using the token and its frequency move together, so
-# this part cannot separate information from frequency — §3 does that).
+# Per seed we measure the censoring-aware **pair preference** = fraction of pairs whose pattern
+# token locks on strictly first minus fraction whose filler does (a token that locks beats one
+# that never does; two never-locked tokens tie), in $[-1, 1]$.
+#
+# **Prediction (T3.3).** Global modulation favours the pattern token: preference > 0 (interval
+# above 0), most clearly as the setting approaches the theorem's assumptions — uniform α (the
+# quadratic loss, or InfoNCE at large τ), a low-rank top layer (small output dimension) and
+# competing filters (β = 1). The grid runs loss × τ × output dimension; β = 1 at the paper's loss.
+# Output dimension 1 is left out: with an L2-normalized output it is ±1 and every gradient is
+# exactly zero (a unit test of the engine checks it), so 2 is the smallest trainable output.
+# Verdicts: *confirmed* (interval above 0), *refuted* (interval below 0), *undecided* otherwise.
 
 
 # %%
-def priority_summary(run):
-    stats, lock = run["stats"], run["lock"]
-    pat = stats.is_pattern
-    rho_all = priority.spearman(stats.mutual_info.flatten(), lock.flatten()).item()
-    rho_pat = priority.spearman(stats.mutual_info[pat], lock[pat]).item() if pat.sum() > 1 else float("nan")
-    rho_mi_freq = (
-        priority.spearman(stats.mutual_info[pat], stats.frequency[pat]).item() if pat.sum() > 1 else float("nan")
+def matched_inputs(config):
+    """Per-seed frequency-matched filler tables, the (pattern, filler) pairs, and the persistent mask."""
+    tasks = build_token_experiment(config, SEEDS)[0]
+    tables, pairs = priority.matched_filler_probs(tasks.pattern_tokens, config.vocab, P.n_matched)
+    # the paired pattern token is persistent too when it appears as a filler at that location, so
+    # every occurrence of either token is shared by the two views (equal invariance, not only equal frequency)
+    persistent = priority.pair_filler_mask(pairs, config.vocab) | priority.pair_pattern_mask(pairs, config.vocab)
+    return tables, pairs, persistent
+
+
+def run_matched(label, config, persistent=True):
+    tables, pairs, mask = matched_inputs(config)
+    run = token_runs.run_case(
+        label,
+        config,
+        SEEDS,
+        snapshot_steps=SNAPS,
+        lock_threshold=P.lock_threshold,
+        tables=tables,
+        persistent=mask if persistent else None,
     )
-    locked = torch.isfinite(lock)
+    return run, priority.pair_outcomes(run.lock, run.final_scores, pairs), pairs
+
+
+t0 = time.process_time()
+LOSSES = [("infonce", tau) for tau in P.grid_taus] + ([("quadratic", 1.0)] if P.grid_quadratic else [])
+GRID = {}
+for loss, tau in bar(LOSSES, desc="loss"):
+    for out in P.grid_out_dims:
+        label = f"{loss} tau={tau:g}, out {out}" if loss == "infonce" else f"quadratic, out {out}"
+        GRID[loss, tau, out] = run_matched(label, token_runs.replace(BASE, loss=loss, tau=tau, out_dim=out))
+beta_one = run_matched("beta 1", token_runs.replace(BASE, beta=1.0))
+CPU["matched grid"] = time.process_time() - t0
+
+
+def verdict(values):
+    _, lo, hi = claims.interval(list(values))
+    return "confirmed" if lo > 0 else "refuted" if hi < 0 else "undecided"
+
+
+def outcome_row(label, run, outcome):
+    mean, lo, hi = claims.interval(outcome.preference.tolist())
     return {
-        "rho_all": rho_all,
-        "rho_pattern": rho_pat,
-        "rho_MI_freq_pattern": rho_mi_freq,
-        "locked_pattern": locked[pat].double().mean().item(),
-        "locked_filler": locked[~pat].double().mean().item(),
-        "median_lock_pattern": lock[pat].median().item(),
-    }
-
-
-prio_main = priority_summary(main)
-print("main setting:", ", ".join(f"{k} = {v:.3f}" for k, v in prio_main.items()))
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
-stats, lock = main["stats"], main["lock"]
-never = P.steps * 1.08
-frame = pd.DataFrame(
-    {
-        "MI": stats.mutual_info.flatten().numpy(),
-        "n_patterns": stats.n_patterns.flatten().numpy(),
-        "lock": lock.clamp(max=never).flatten().numpy(),
-        "kind": np.where(stats.is_pattern.flatten().numpy(), "pattern token", "filler-only"),
-    }
-)
-for ax, x, xlabel in (
-    (axes[0], "MI", "MI(token at k; pattern id) [bits]"),
-    (axes[1], "n_patterns", "patterns using the token at k"),
-):
-    jitter = np.random.default_rng(P.seed).uniform(-0.3, 0.3, len(frame)) * (1.0 if x == "n_patterns" else 0.0)
-    sns.scatterplot(
-        x=frame[x] + jitter,
-        y=frame["lock"],
-        hue=frame["kind"],
-        s=8,
-        alpha=0.5,
-        linewidth=0,
-        ax=ax,
-        palette=[plotting.PALETTE[0], plotting.PALETTE[3]],
-        hue_order=["pattern token", "filler-only"],
-        legend=ax is axes[0],
-    )
-    ax.axhline(P.steps, color="0.5", lw=0.8, ls=":")
-    ax.set(xlabel=xlabel, ylabel="first lock-on step (top: never)")
-axes[0].set_title(f"Spearman: all {prio_main['rho_all']:.2f}, pattern tokens {prio_main['rho_pattern']:.2f}")
-med = frame[frame.kind == "pattern token"].groupby("n_patterns")["lock"].median()
-axes[1].plot(med.index, med.values, "k-", lw=1.2, label="median (pattern tokens)")
-axes[1].legend(fontsize=7)
-axes[1].set_title("lock-on step vs pattern count")
-plotting.savefig(fig, FIG_DIR, "priority")
-
-# %% [markdown]
-# Pattern tokens all lock on during training, filler-only tokens (low MI) essentially never do,
-# which gives the strong negative correlation over all tokens — but §3 showed that this split
-# is the augmentation's doing. Among pattern tokens the correlation is negative but weaker:
-# tokens used by more patterns (more informative *and* more frequent) tend to lock on earlier.
-#
-# ## 5. What strengthens or weakens modulation
-#
-# Same seeds and setting, one change at a time: BatchNorm off, the quadratic (uniform-α) loss
-# instead of InfoNCE, and the number of patterns G.
-
-# %%
-abl_rows = []
-for label, run in RUNS.items():
-    if label.startswith(("redraw", "matched")):
-        continue
-    cfg = run["config"]
-    row = {
         "case": label,
-        "bn": cfg.bn,
-        "loss": cfg.loss,
-        "G": cfg.patterns,
-        "chi+": run["chi_plus"][-1].mean().item(),
-        "chi-": run["chi_minus"][-1].mean().item(),
+        "pairs/seed": outcome.n_pairs.double().mean().item(),
+        "preference": mean,
+        "95% interval": f"[{lo:+.2f}, {hi:+.2f}]",
+        "pattern first": outcome.pattern_first.mean().item(),
+        "filler first": outcome.filler_first.mean().item(),
+        "score gap": outcome.score_gap.mean().item(),
+        "chi+": run.chi_plus[-1].mean().item(),
+        "verdict": verdict(outcome.preference.tolist()),
     }
-    row.update(priority_summary(run))
-    abl_rows.append(row)
-abl = pd.DataFrame(abl_rows)
-print(abl.drop(columns=["rho_MI_freq_pattern"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+grid_table = pd.DataFrame(
+    [outcome_row(run.label, run, out) for run, out, _ in GRID.values()]
+    + [outcome_row("beta 1 (infonce tau=0.1, out 50)", *beta_one[:2])]
+)
+print(grid_table.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=plotting.FIGSIZE["wide"], layout="constrained")
-loss_bn = abl[abl.G == P.patterns]
-x = np.arange(len(loss_bn))
-axes[0].bar(x - 0.2, loss_bn["chi+"], 0.4, color=plotting.PALETTE[0], label="$\\chi^+$")
-axes[0].bar(x + 0.2, loss_bn["chi-"], 0.4, color=plotting.PALETTE[3], label="$\\chi^-$")
-axes[0].set_xticks(x, loss_bn["case"], rotation=20)
-axes[0].set(ylim=(0, 1.05), title="final $\\chi^\\pm$ (mean over seeds)")
+fig, axes = plt.subplots(
+    1, 2, figsize=(11.0, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1], "wspace": 0.08}
+)
+loss_labels = [f"InfoNCE τ={tau:g}" if loss == "infonce" else "quadratic" for loss, tau in LOSSES]
+heat = np.array([[GRID[lt + (out,)][1].preference.mean().item() for out in P.grid_out_dims] for lt in LOSSES])
+ax = axes[0]
+image = ax.imshow(heat, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+for i, lt in enumerate(LOSSES):
+    for j, out in enumerate(P.grid_out_dims):
+        _, lo, hi = claims.interval(GRID[lt + (out,)][1].preference.tolist())
+        ax.text(j, i, f"{heat[i, j]:+.2f}\n[{lo:+.2f}, {hi:+.2f}]", ha="center", va="center", fontsize=7)
+ax.set_xticks(range(len(P.grid_out_dims)), [str(o) for o in P.grid_out_dims])
+ax.set_yticks(range(len(LOSSES)), loss_labels)
+ax.set(xlabel="output dimension", title="pair preference (pattern first − filler first)\nmean [95% interval]")
+ax.grid(False)
+fig.colorbar(image, ax=ax, label="preference", pad=0.02)
+ax = axes[1]
+for i, (lt, lab) in enumerate(zip(LOSSES, loss_labels)):
+    per_out = [GRID[lt + (out,)][1].score_gap for out in P.grid_out_dims]
+    means = [v.mean().item() for v in per_out]
+    ivs = [claims.interval(v.tolist()) for v in per_out]
+    ax.errorbar(
+        np.arange(len(P.grid_out_dims)) + 0.08 * i,
+        means,
+        yerr=[[m - iv[1] for m, iv in zip(means, ivs)], [iv[2] - m for m, iv in zip(means, ivs)]],
+        fmt="o-",
+        ms=4,
+        capsize=2,
+        label=lab,
+    )
+ax.axhline(0, color="0.3", lw=0.8)
+ax.set_xticks(range(len(P.grid_out_dims)), [str(o) for o in P.grid_out_dims])
+ax.set(
+    xlabel="output dimension",
+    ylabel="final score, pattern − matched filler",
+    ylim=(-1.05, 1.05),
+    title="final-score gap (mean, 95% interval)",
+)
+ax.legend(fontsize=7)
+plotting.savefig(fig, FIG_DIR, "matched_grid")
+
+# %% [markdown]
+# ## 5. Decoupled top layer, re-drawn fillers, pattern length
+#
+# * **Decoupled top layer** (knock-out, `head="per_rf"`): each RF gets its own output block, its
+#   own L2 normalization and its own InfoNCE loss; the training loss is their sum. No gradient
+#   reaches RF $k$'s filters from the other RFs, the augmentation is unchanged, the init is
+#   identical. *Prediction:* within one RF a pattern token and its persistent matched filler are
+#   exchangeable (same frequency, same invariance, one token per RF), so the preference is near 0;
+#   global modulation predicts the joint head's preference to be **higher** than the decoupled one
+#   (paired by seed: difference > 0).
+# * **Re-drawn matched fillers** (same tables, not persistent): *prediction (T3.4):* the pattern
+#   token wins (preference > 0) because the augmentation removes the filler from $C_\alpha$.
+# * **Pattern length** L ∈ `pattern_lens` at fixed per-location pattern-token frequency
+#   ($P \propto L$, so each pattern token has frequency $L/(KP)$ as at the default): *prediction:*
+#   more other informative RFs, more boost — the preference grows with L.
+
+# %%
+t0 = time.process_time()
+decoupled = run_matched("decoupled head", token_runs.replace(BASE, head="per_rf"))
+redrawn = run_matched("matched, re-drawn", BASE, persistent=False)
+length_runs = {}
+for L in sorted(set(P.pattern_lens) | {P.pattern_len}):
+    if L == P.pattern_len:
+        length_runs[L] = GRID.get(("infonce", 0.1, 50)) or run_matched(
+            f"L={L}", token_runs.replace(BASE, pattern_len=L)
+        )
+        continue
+    cfg = token_runs.replace(BASE, pattern_len=L, per_location=round(L * P.per_location / P.pattern_len))
+    length_runs[L] = run_matched(f"L={L}", cfg)
+joint = length_runs[P.pattern_len]
+CPU["ablations"] = time.process_time() - t0
+joint_minus_decoupled = joint[1].preference - decoupled[1].preference
+ablation_table = pd.DataFrame(
+    [
+        outcome_row("joint head (paper's)", *joint[:2]),
+        outcome_row("decoupled head", *decoupled[:2]),
+        outcome_row("matched, re-drawn", *redrawn[:2]),
+    ]
+    + [outcome_row(f"L={L}, P={run.config.per_location}", run, out) for L, (run, out, _) in length_runs.items()]
+)
+print(ablation_table.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+_, lo, hi = claims.interval(joint_minus_decoupled.tolist())
+print(f"joint minus decoupled preference (paired by seed): {joint_minus_decoupled.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+ax = axes[0]
+cases = [("joint head", joint), ("decoupled head", decoupled), ("β = 1", beta_one), ("re-drawn filler", redrawn)]
+for i, (_, (_, out, _)) in enumerate(cases):
+    vals = out.preference.numpy()
+    mean, lo, hi = claims.interval(vals.tolist())
+    ax.bar(i, mean, 0.6, color=plotting.PALETTE[i], alpha=0.6)
+    ax.errorbar(i, mean, yerr=[[mean - lo], [hi - mean]], color="k", capsize=3)
+    ax.plot(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, "k.", ms=3)
+ax.axhline(0, color="0.3", lw=0.8)
+ax.set_xticks(range(len(cases)), [c[0] for c in cases])
+ax.set(
+    ylabel="pair preference (pattern − filler first)",
+    ylim=(-1.05, 1.05),
+    title="pattern vs matched filler (mean, 95% CI, seeds)",
+)
+ax = axes[1]
+Ls = list(length_runs)
+prefs = [length_runs[L][1].preference for L in Ls]
+ivs = [claims.interval(v.tolist()) for v in prefs]
+ax.errorbar(
+    Ls,
+    [iv[0] for iv in ivs],
+    yerr=[[iv[0] - iv[1] for iv in ivs], [iv[2] - iv[0] for iv in ivs]],
+    fmt="o-",
+    capsize=3,
+    color=plotting.PALETTE[0],
+    label="joint head (mean, 95% interval)",
+)
+ax.axhline(0, color="0.3", lw=0.8)
+ax.set(
+    xlabel="pattern length L (other informative RFs: L − 1)",
+    ylabel="pair preference",
+    ylim=(-1.05, 1.05),
+    title="more informative RFs, more boost?",
+)
+ax.set_xticks(Ls)
+ax.legend(fontsize=7)
+plotting.savefig(fig, FIG_DIR, "decoupled_and_length")
+
+# %% [markdown]
+# ## 6. Lock-on curves, censoring-aware
+#
+# A token that never locks on is censored at the last snapshot. All tokens are observed from
+# step 0 and censored at the same step, so the Kaplan–Meier estimate of "not yet locked" is the
+# fraction not yet locked (`priority.kaplan_meier` uses the product-limit formula anyway). Curves
+# per seed (thin) and pooled (thick), in the joint-head and decoupled matched runs: pattern
+# tokens of the matched pairs vs their persistent fillers (equal frequency, so this separates
+# informativeness from frequency), and all other pattern tokens. **Prediction (T3.3):** the
+# pattern tokens' curve falls earlier than the matched fillers' in the joint head.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained", sharey=True)
+km_rows = []
+for ax, (lab, (run, _, pairs)) in zip(axes, (("joint head", joint), ("decoupled head", decoupled))):
+    used = pairs[..., 0] >= 0
+    r_idx, k_idx, _ = torch.nonzero(used, as_tuple=True)
+    groups = {
+        "matched pattern tokens": (r_idx, k_idx, pairs[used][:, 0]),
+        "persistent matched fillers": (r_idx, k_idx, pairs[used][:, 1]),
+    }
+    r_all, k_all, v_all = torch.nonzero(run.stats.is_pattern, as_tuple=True)
+    groups["all pattern tokens"] = (r_all, k_all, v_all)
+    for i, (name, (ri, ki, vi)) in enumerate(groups.items()):
+        times = run.lock[ri, ki, vi]
+        for s in range(len(SEEDS)):
+            sel = ri == s
+            ax.step(
+                STEP_AXIS,
+                priority.kaplan_meier(times[sel], SNAPS).numpy(),
+                where="post",
+                color=plotting.PALETTE[i],
+                lw=0.5,
+                alpha=0.4,
+            )
+        pooled = priority.kaplan_meier(times, SNAPS).numpy()
+        ax.step(STEP_AXIS, pooled, where="post", color=plotting.PALETTE[i], lw=2, label=name)
+        km_rows.append(
+            {
+                "head": lab,
+                "tokens": name,
+                "locked by the end": 1 - pooled[-1],
+                "median lock-on step": float(np.interp(0.5, pooled[::-1], STEP_AXIS[::-1]))
+                if pooled[-1] < 0.5
+                else np.inf,
+            }
+        )
+    ax.set(xlabel="step", title=f"{lab}: Kaplan–Meier, not yet locked on", ylim=(0, 1.02))
+axes[0].set_ylabel("fraction not yet locked (thin: seeds)")
 axes[0].legend(fontsize=7)
-axes[1].bar(x, loss_bn["rho_pattern"], 0.5, color=plotting.PALETTE[2])
-axes[1].axhline(0, color="0.3", lw=0.8)
-axes[1].set_xticks(x, loss_bn["case"], rotation=20)
-axes[1].set(title="priority: Spearman(MI, lock-on)\npattern tokens", ylim=(-1, 1))
-g_sweep = abl[abl.case.isin(["main"] + [f"G={g}" for g in P.pattern_counts])].sort_values("G")
-axes[2].plot(g_sweep.G, g_sweep["chi+"], "o-", color=plotting.PALETTE[0], label="$\\chi^+$")
-axes[2].plot(g_sweep.G, g_sweep["chi-"], "o-", color=plotting.PALETTE[3], label="$\\chi^-$")
-axes[2].plot(g_sweep.G, g_sweep["rho_pattern"], "s--", color=plotting.PALETTE[2], label="Spearman (pattern)")
-axes[2].axhline(0, color="0.3", lw=0.8)
-axes[2].set(xlabel="patterns G", ylim=(-1, 1.05), title="number of patterns")
-axes[2].set_xticks(g_sweep.G.tolist())
-axes[2].legend(fontsize=7)
-plotting.savefig(fig, FIG_DIR, "ablations")
+plotting.savefig(fig, FIG_DIR, "lock_on_curves")
+print(pd.DataFrame(km_rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 # %% [markdown]
-# **Reading** (default run; numbers in the table above).
+# ## 7. Assumption audit during training (paper setting)
 #
-# * **BatchNorm off**: $\chi^+$ still reaches 1 but $\chi^-$ stays clearly above the main run
-#   (≈ 0.09 vs ≈ 0.003: fewer filler tokens fully suppressed), while the priority among pattern
-#   tokens is *stronger* (Spearman ≈ −0.36 vs ≈ −0.18). A plausible reading: BN rescales every
-#   hidden unit to unit variance, which removes much of the head start that frequent /
-#   informative tokens get from their larger variance, so they lock on in a less ordered way.
-# * **Quadratic loss** (uniform α — the setting of the closed form): the strongest priority
-#   (≈ −0.45) but incomplete coverage ($\chi^+ \approx 0.74$ after 5000 steps, about a quarter
-#   of the pattern tokens never lock on): without InfoNCE's emphasis on hard negatives, the
-#   rarely used pattern tokens are learned late or not at all. So the ordering effect the
-#   theory describes is most visible exactly where the theory's assumption (uniform α) holds.
-# * **Number of patterns G** (10, 40, 80): $\chi^\pm$ barely change; the within-pattern priority
-#   weakens as G grows (≈ −0.30, −0.18, −0.12). We did not test why; note that with more
-#   patterns the lock-on steps of pattern tokens bunch up (median ≈ 1850–2000 in all three).
-
-# %% [markdown]
-# ## Claims
+# The closed form assumes (i) a top layer aligned with the top eigenvector(s) of the hidden
+# layer's contrastive covariance $C_\alpha[f_1]$ and (ii) a cross-RF part of the low-layer drive.
+# From the paper run's snapshots, exactly (float64, uniform α, views sharing the pattern id,
+# hidden units normalized with their population BatchNorm statistics):
 #
-# Thresholds: the closed form is an identity, so only float64 round-off is allowed (the issue's
-# 1e-6); $\delta_k \ge 0$ and "grows with $m$" are sign statements from the theory (threshold 0);
-# the flow claim is the theory's prediction that, when other RFs are informative, the
-# informative token wins more often than the equally frequent matched one (difference > 0);
-# $\chi^+ \ge 0.97$ and $\chi^- \le 0.05$ are the issue's bounds for the paper's setting; the
-# priority claims are the sign the paper predicts (negative Spearman correlation between
-# information and lock-on step). The training claims are asserted only at paper scale (a reduced
-# smoke run records them as notes). The global-modulation-vs-augmentation results of §3 are
-# findings: they are not what the paper's account of $\chi^- \to 0$ suggests.
+# * **alignment**: share of $\operatorname{tr}V^\top V$ in the span of the top `audit_vectors`
+#   eigenvectors of $C_\alpha[f_1]$ (chance: `audit_vectors` / KM);
+# * **cross-RF drive**: the uniform-α gradient of $\tfrac12\operatorname{tr}C_\alpha[f_2]$ split into
+#   its block-diagonal part ($k'=k$) and the rest; we report $\|\text{cross}\|/\|\text{block}\|$ and
+#   the cosine between them per RF (both are in RF $k$'s discriminative subspace
+#   $\operatorname{span}\{\mathbb E(x_k\mid g)-\mathbb E x_k\}$ by construction).
+#
+# **Prediction:** the top layer aligns well above chance (interval of the final alignment above
+# chance level). The cross-RF part is reported as a finding (the theory gives no size for it here).
 
 # %%
-checks = claims.Claims("03_global_modulation")
-checks.check(
-    "closed form vs autograd of 1/2 tr V[f_2] (max rel. error)",
-    identity[identity.check.str.startswith("E_cov")].max_rel_err.max(),
-    1e-6,
-    "<=",
+t0 = time.process_time()
+audit_rows = []
+for s_i, step in enumerate(SNAPS):
+    first, top = paper.first[s_i].to(DT), paper.top[s_i].to(DT)
+    cov_h, *_ = token_theory.hidden_alpha_covariance(first, paper.tasks.pattern_tokens)
+    align = token_theory.top_alignment(top, cov_h, P.audit_vectors)
+    block, cross = token_theory.cross_rf_gradient(first, top, paper.tasks.pattern_tokens)
+    bn_, cn_ = block.flatten(2).norm(dim=-1), cross.flatten(2).norm(dim=-1)  # [R, K]
+    cos = (block * cross).flatten(2).sum(-1) / (bn_ * cn_).clamp_min(1e-300)
+    for r in range(len(SEEDS)):
+        audit_rows.append(
+            {
+                "step": step,
+                "seed": SEEDS[r],
+                "alignment": align[r].item(),
+                "cross/block": (cn_[r] / bn_[r].clamp_min(1e-300)).mean().item(),
+                "cosine": cos[r].mean().item(),
+            }
+        )
+audit = pd.DataFrame(audit_rows)
+chance = P.audit_vectors / (P.locations * paper.config.filters)
+final_audit = audit[audit.step == SNAPS[-1]]
+CPU["audit"] = time.process_time() - t0
+print(
+    audit.groupby("step")[["alignment", "cross/block", "cosine"]]
+    .mean()
+    .iloc[:: max(1, len(SNAPS) // 10)]
+    .to_string(float_format=lambda v: f"{v:.3f}")
 )
-checks.check(
-    "2 x closed form vs autograd of 1/2 tr C_alpha[f_2] (max rel. error)",
-    identity[identity.check.str.startswith("1/2 tr")].max_rel_err.max(),
-    1e-6,
-    "<=",
-)
-checks.check(
-    "delta_k >= 0 (min over all configurations)",
-    min(identity.min_delta.min(), min_delta_sweep, min_delta_flow),
-    0.0,
-    ">=",
-)
-checks.check("mean delta_0 grows with each extra informative RF (min increment)", min_mean_increment, 0.0, ">")
-last = flow.iloc[-1]
-checks.check(
-    f"flow, m={int(last.m)}: informative minus matched winner fraction", last.informative - last.matched, 0.0, ">"
-)
-training = [
-    ("ReLU+BN final mean chi+", chi_plus_final.mean().item(), 0.97, ">="),
-    ("ReLU+BN final mean chi-", chi_minus_final.mean().item(), 0.05, "<="),
-    ("priority: Spearman(MI, lock-on step), all tokens", prio_main["rho_all"], 0.0, "<"),
-    ("priority: Spearman(MI, lock-on step), pattern tokens", prio_main["rho_pattern"], 0.0, "<"),
-]
-for name, value, threshold, op in training:
-    if PAPER_SCALE:
-        checks.check(name, value, threshold, op)
-    else:
-        checks.finding(name, value, expected=f"{op} {threshold} (paper scale)", note="reduced run: not asserted")
-redraw0 = cases[(cases.redraw == 0) & ~cases.matched]
-if len(redraw0):
-    checks.finding(
-        "chi- with no wildcard re-drawn (redraw 0)",
-        redraw0["chi-"].iloc[0],
-        expected="chi- -> 0 credited to global modulation",
-        note="filler-only tokens are learned once they are view-invariant: chi- -> 0 is the augmentation's doing",
-    )
-matched0 = cases[(cases.redraw == 0) & cases.matched]
-if len(matched0):
-    row = matched0.iloc[0]
-    checks.finding(
-        "matched pairs, redraw 0: score(pattern) - score(matched filler)",
-        row.score_pattern - row.score_matched_filler,
-        expected="> 0 (informative learned first/more)",
-        note=f"pattern token locks first in {row.pattern_first:.2f} of pairs, filler first in {row.filler_first:.2f}",
-    )
-checks.report()
-checks.save(FIG_DIR)
-checks.assert_all()
+print(f"chance alignment: {chance:.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+for ax, col, ylabel in (
+    (axes[0], "alignment", f"share of tr $V^\\top V$ in top-{P.audit_vectors} eigenspace"),
+    (axes[1], "cross/block", "|cross-RF part| / |block part|"),
+):
+    g = audit.groupby("step")[col]
+    ax.fill_between(STEP_AXIS, g.min(), g.max(), alpha=0.25, color=plotting.PALETTE[0])
+    ax.plot(STEP_AXIS, g.mean(), color=plotting.PALETTE[0], label="mean, min-max over seeds")
+    ax.set(xlabel="step", ylabel=ylabel)
+axes[0].axhline(chance, color="0.3", ls=":", label="chance")
+axes[0].set_title("top layer vs top eigenvectors of $C_\\alpha[f_1]$")
+axes[1].set_title("cross-RF part of the uniform-$\\alpha$ drive")
+axes[0].legend(fontsize=7)
+plotting.savefig(fig, FIG_DIR, "assumption_audit")
 
 # %% [markdown]
-# ## Summary
+# ## Verdicts and claims
 #
-# * **Theory, exactly.** The closed form of PAPER.md §4 is the gradient of the population
-#   covariance objective $\tfrac12\operatorname{tr}\mathbb V[f_2]$ with the top layer aligned to
-#   the top eigenvector $s$ (held fixed); in α-CL's normalization (uniform α over ordered pairs,
-#   no augmentation term) $\tfrac12\operatorname{tr}C_\alpha[f_2] = \operatorname{tr}\mathbb V[f_2]$,
-#   a factor 2 and nothing else. The match is at round-off level (≈ 1e-15); $\delta_k \ge 0$
-#   everywhere; $\delta_k = 0$ without other informative RFs and its mean grows with their
-#   number; in a frequency-matched toy model the closed-form flow prefers the informative token
-#   only when other RFs are informative (0.35 vs 0.33 with none, 0.57 vs 0.22 with five).
-# * **Experiment.** The paper's setting reproduces ($\chi^+ = 1.000$, $\chi^- = 0.003$ over 8
-#   seeds). But the suppression of filler-only tokens is the augmentation's doing (re-drawn
-#   wildcards): with identical views $\chi^- \approx 0.90$, and frequency-matched uninformative
-#   tokens are learned as well as (here slightly better than) their pattern partners. Global
-#   modulation shows up as a *priority* among pattern tokens (Spearman between information and
-#   lock-on step ≈ −0.18 with InfoNCE + BN, −0.36 without BN, −0.45 with the quadratic loss),
-#   which in this generator cannot be told apart from frequency (their rank correlation among
-#   pattern tokens is ≈ 0.95).
+# Thresholds: identities at float64 round-off; sign predictions tested on the 95% bootstrap
+# interval over seeds (a sign claim holds only if its interval excludes 0). An experiment whose
+# prediction is refuted or undecided is recorded as a **finding** with its interval, never
+# asserted. Under a reduced (non paper-scale) run every training result is a finding.
+
+# %%
+ROUND_OFF = "float64 round-off for an exact identity"
+checks.identity(
+    "C_alpha pair sums = 2 V_z[E(x|z)] (max rel. difference)",
+    "T3.4",
+    measured=framing_err,
+    op="<=",
+    threshold=1e-12,
+    threshold_source=ROUND_OFF,
+)
+checks.identity(
+    "closed form vs autograd of 1/2 tr V[f_2] (identical views)",
+    "T3.1",
+    measured=moment_err,
+    op="<=",
+    threshold=1e-10,
+    threshold_source=ROUND_OFF,
+)
+checks.identity(
+    "closed form with augmentation term vs view-pair enumeration",
+    "T3.6",
+    measured=views["closed form vs view enumeration"].max(),
+    op="<=",
+    threshold=1e-10,
+    threshold_source=ROUND_OFF,
+)
+if len(zero_row):
+    checks.identity(
+        "views sharing only z: velocity = p0 p1 b_k Delta_k",
+        "T3.6",
+        measured=zero_row["|v - p0p1 b Delta| / |v|"].max(),
+        op="<=",
+        threshold=1e-10,
+        threshold_source=ROUND_OFF,
+    )
+checks.identity(
+    "delta_k >= 0 (min over all configurations)",
+    "T3.2",
+    measured=min_delta,
+    op=">=",
+    threshold=0.0,
+    threshold_source="sign argument of docs/theory.md section 5 (interlacing), exact",
+)
+checks.finding(
+    "mean delta_0 over random models: smallest increment per extra informative RF",
+    "T3.2",
+    measured=min_increment,
+    expected="> 0 if the boost grew with every extra informative RF",
+    note="delta_k >= 0 is exact, but adding an informative RF also moves lambda and Z: the mean over "
+    "random models grows overall (table above) without growing at every step",
+)
+last = flow.iloc[-1]
+checks.prediction(
+    f"closed-form flow, m={int(last.m)}: informative minus matched winner fraction",
+    "T3.3",
+    measured=last.informative - last.matched,
+    op=">",
+    threshold=0.0,
+    threshold_source="T3.3 within the closed form: informative tokens prioritized",
+)
+checks.prediction(
+    "filler-only share of tr C_alpha: identical views minus full re-draw (min over RFs)",
+    "T3.4",
+    measured=(share_same - share_redraw).min().item(),
+    op=">",
+    threshold=0.0,
+    threshold_source="T3.4: the augmentation removes the fillers' within-pattern variance",
+)
+
+
+def record(name, statement, values, expect, source, note_refuted):
+    """A sign prediction on per-seed values: asserted if confirmed, else a finding with its verdict."""
+    values = list(values)
+    state = (
+        verdict(values)
+        if expect == ">"
+        else {"confirmed": "refuted", "refuted": "confirmed"}.get(verdict(values), "undecided")
+    )
+    if PAPER_SCALE and state == "confirmed":
+        checks.prediction(name, statement, per_seed=values, op=expect, threshold=0.0, threshold_source=source)
+    else:
+        checks.finding(
+            name,
+            statement,
+            per_seed=values,
+            expected=f"{expect} 0 ({source})",
+            note=f"{state}: {note_refuted}" if PAPER_SCALE else f"reduced run ({state}): not asserted",
+        )
+    return state
+
+
+if PAPER_SCALE:
+    checks.prediction(
+        "paper setting: final chi+",
+        "T3.5",
+        per_seed=chi_plus_final,
+        op=">=",
+        threshold=0.97,
+        threshold_source="T3.5: chi+ close to 1 (our reading of the paper's figure)",
+    )
+    checks.prediction(
+        "paper setting: final chi-",
+        "T3.5",
+        per_seed=chi_minus_final,
+        op="<=",
+        threshold=0.05,
+        threshold_source="T3.5: chi- close to 0 (our reading of the paper's figure)",
+    )
+else:
+    checks.finding(
+        "paper setting: final chi+",
+        "T3.5",
+        per_seed=chi_plus_final,
+        expected=">= 0.97 at paper scale",
+        note="reduced run: not asserted",
+    )
+    checks.finding(
+        "paper setting: final chi-",
+        "T3.5",
+        per_seed=chi_minus_final,
+        expected="<= 0.05 at paper scale",
+        note="reduced run: not asserted",
+    )
+VERDICTS = {}
+VERDICTS["identical views raise chi-"] = record(
+    "chi-: identical views minus full re-draw (paired by seed)",
+    "T3.4",
+    chi_minus_gap.tolist(),
+    ">",
+    "T3.4: fillers carry C_alpha only when the views share them",
+    "the per-RF share did not carry over to training",
+)
+for run, outcome, _ in GRID.values():
+    VERDICTS[run.label] = record(
+        f"matched test, {run.label}: pair preference",
+        "T3.3",
+        outcome.preference.tolist(),
+        ">",
+        "T3.3: the globally informative token is prioritized",
+        "the persistent (uninformative) filler locks on first; see the reading below",
+    )
+VERDICTS["beta 1"] = record(
+    "matched test, beta 1: pair preference",
+    "T3.3",
+    beta_one[1].preference.tolist(),
+    ">",
+    "T3.3 with competing filters",
+    "the persistent filler wins the competition",
+)
+VERDICTS["decoupled"] = record(
+    "joint minus decoupled head: pair preference (paired by seed)",
+    "T3.7",
+    joint_minus_decoupled.tolist(),
+    ">",
+    "T3.7: the cross-RF coupling of the top layer favours informative tokens",
+    "the coupling exists but works against the informative token",
+)
+VERDICTS["re-drawn"] = record(
+    "matched, re-drawn filler: pair preference",
+    "T3.4",
+    redrawn[1].preference.tolist(),
+    ">",
+    "T3.4: re-drawn tokens carry almost none of C_alpha",
+    "re-drawn fillers still learned",
+)
+if len(length_runs) > 1:
+    Lmin, Lmax = min(length_runs), max(length_runs)
+    VERDICTS["length"] = record(
+        f"pair preference, L={Lmax} minus L={Lmin} (paired by seed)",
+        "T3.7",
+        (length_runs[Lmax][1].preference - length_runs[Lmin][1].preference).tolist(),
+        ">",
+        "T3.7: more other informative RFs, larger boost",
+        "no growth of the preference with L",
+    )
+VERDICTS["alignment"] = record(
+    "top-layer alignment with C_alpha[f1] minus chance (final)",
+    "T3.8",
+    (final_audit.alignment - chance).tolist(),
+    ">",
+    "T3.8: the top layer aligns with the top eigenvectors of C_alpha[f1]",
+    "the top layer does not align",
+)
+checks.finding(
+    "cross-RF / block-diagonal uniform-alpha drive (final, mean over RFs)",
+    "T3.8",
+    per_seed=final_audit["cross/block"].tolist(),
+    expected="a cross-RF part of the low-layer drive",
+    note=f"cosine between the parts (final, mean): {final_audit.cosine.mean():+.3f}",
+)
+print(pd.Series(VERDICTS, name="verdict").to_string())
+print(
+    "CPU seconds by section (not asserted; machine may be shared):", ", ".join(f"{k} {v:.0f}" for k, v in CPU.items())
+)
+
+# %% [markdown]
+# ## Reading
+#
+# * **The α-CL framework explains $\chi^-\to 0$ per RF.** Re-drawn filler-only tokens carry
+#   about 2% of each RF's contrastive covariance, and training suppresses them; with identical
+#   views they carry about 40% and are learned. This is the α-CL framework working through what
+#   the two views share, not an alternative to global modulation, and it says nothing about
+#   priority among the tokens the augmentation leaves.
+# * **The closed form** holds with the augmentation term ($L_k\to rL_k$). When the views share
+#   only the class it predicts no cross-RF priority (every RF moves along its own $\Delta_k$); with
+#   identical views, the flow picks the informative token more often when other RFs are
+#   informative.
+# * **The matched test in the trained network** (verdict table above). With frequency *and*
+#   invariance matched, the pattern token locks on before its persistent filler in most cells of
+#   the grid (InfoNCE τ = 0.1, 0.5 and the quadratic loss at output 2 and 50, τ = 2 at output 2);
+#   InfoNCE τ = 2 at output 50 and β = 1 are undecided. The final scores end up equal: the effect
+#   is a priority (who locks first), as the paper's wording says, not a final-score gap.
+# * **The top layer is what does it.** The decoupled head removes the preference (its interval
+#   includes 0, as exchangeability within one RF predicts), and the joint-minus-decoupled
+#   difference is positive. With one pattern location (L = 1) there is no preference; it appears
+#   with L = 5 and 8 (L = 2 is undecided).
+# * **Audit.** The top layer moves well above chance into the top eigenvectors of
+#   $C_\alpha[f_1]$, and the cross-RF part of the uniform-α drive is of the same size as the
+#   block-diagonal part and points the same way (cosine near 1).
+# * **An earlier version of this test was confounded**: a matched filler made persistent while
+#   its pattern partner's filler occurrences were still re-drawn is *more* invariant than the
+#   partner, and then the filler locked on first. Matching invariance, not only frequency, is
+#   what the test needs.
+
+# %%
+nb.finish()

@@ -149,3 +149,22 @@ def test_matched_pair_model_marginals_and_delta():
     assert cf.Delta[..., [1, 3, 4, 5]].abs().max() == 0 and cf.Delta[..., [0, 2]].abs().min() > 0
     with pytest.raises(ValueError, match="c"):
         gm.matched_pair_model(4, c=0.3)
+
+
+@pytest.mark.parametrize("repeat", [1.0, 0.35, 0.0])
+def test_closed_form_with_augmentation_term_matches_view_enumeration(repeat):
+    emb, probs, w = gm.random_model(6, 3, 3, 3, generator=_gen(11))
+    cf = gm.closed_form(emb, probs, 0.3, w, repeat=repeat)
+    ref = gm.velocity_autograd_views(emb, probs, 0.3, w, cf.s, repeat)
+    assert gm.relative_error(cf.velocity, ref).max() < 1e-10
+
+
+def test_views_sharing_only_z_drive_each_rf_along_its_own_direction():
+    """repeat = 0: velocity_k = p0 p1 b_k Delta_k and delta_k = p0 p1 (1 - s_k^2) (module docstring)."""
+    emb, probs, w = gm.random_model(8, 5, 4, 4, generator=_gen(12))
+    cf = gm.closed_form(emb, probs, 0.3, w, repeat=0.0)
+    rho = 0.3 * 0.7
+    assert torch.allclose(cf.velocity, rho * cf.b.unsqueeze(-1) * cf.Delta, atol=1e-14)
+    assert torch.allclose(cf.delta, rho * (1 - cf.s**2), atol=1e-14)
+    with pytest.raises(ValueError, match="repeat"):
+        gm.closed_form(emb, probs, 0.3, w, repeat=1.5)

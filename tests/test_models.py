@@ -7,7 +7,14 @@ import torch
 
 from nlcl_utils import alpha_cl
 from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks, replica_generator
-from nlcl_utils.models import OneLayerNet, ReceptiveFieldNet, default_uniform, infonce_head, quadratic_head
+from nlcl_utils.models import (
+    OneLayerNet,
+    ReceptiveFieldNet,
+    contrastive_head,
+    default_uniform,
+    infonce_head,
+    quadratic_head,
+)
 
 F64 = torch.float64
 
@@ -140,3 +147,82 @@ def test_model_errors_name_the_parameter():
         ReceptiveFieldNet(net.first, net.top[:, :, :5], emb)
     with pytest.raises(ValueError, match="weights"):
         OneLayerNet(torch.zeros(3, 4))
+
+
+HEAD_CASES = [
+    (TokenTaskSpec(), dict(head="per_rf")),  # decoupled top layer, paper defaults otherwise
+    (TokenTaskSpec(), dict(head="per_rf", loss="quadratic_tau", tau=0.3, bn=False)),
+    (TokenTaskSpec(vocab=9, locations=4, per_location=3, patterns=5, pattern_len=2), dict(head="per_rf", out=2)),
+    (TokenTaskSpec(), dict(loss="quadratic_tau", tau=0.2, bn_var_grad=True)),
+    (TokenTaskSpec(), dict(out=2)),  # the smallest output that L2 normalization leaves alive
+]
+
+
+@pytest.mark.parametrize("spec, options", HEAD_CASES)
+def test_fast_gradient_equals_autograd_heads_and_losses(spec, options):
+    options = dict(options)
+    out = options.pop("out", 6)
+    net, sampler = _setup(spec, out=out, **options)
+    batch = sampler()
+    loss, grads = net.loss_and_grads(batch)
+    ref_loss, ref_grads = net.reference_loss_and_grads(batch)
+    assert torch.allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-10, atol=1e-12 * r.abs().max().item())
+
+
+def test_fast_gradient_with_persistent_fillers():
+    spec = TokenTaskSpec()
+    tasks = make_tasks(spec, (1, 2), dtype=F64)
+    net = ReceptiveFieldNet.init((1, 2), tasks.embeddings, spec.locations, 7, 6, dtype=F64)
+    persistent = torch.zeros(spec.locations, spec.vocab, dtype=torch.bool)
+    persistent[:, :4] = True
+    batch = TokenSampler(tasks, 16, persistent=persistent)()
+    loss, grads = net.loss_and_grads(batch)
+    ref_loss, ref_grads = net.reference_loss_and_grads(batch)
+    assert torch.allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-10, atol=1e-12 * r.abs().max().item())
+
+
+def test_per_rf_head_has_no_cross_rf_gradient():
+    """Decoupled head: RF k's filters get no gradient from changing what the other RFs see."""
+    net, sampler = _setup(head="per_rf")
+    tok1, tok2 = sampler()
+    g = net.loss_and_grads((tok1, tok2))[1][0]
+    other1, other2 = tok1.clone(), tok2.clone()
+    other1[..., 1:], other2[..., 1:] = sampler()[0][..., 1:], sampler()[1][..., 1:]  # change RFs 1..K-1 only
+    g_other = net.loss_and_grads((other1, other2))[1][0]
+    assert torch.allclose(g[:, 0], g_other[:, 0], rtol=1e-12, atol=1e-15)
+    joint, _ = _setup()
+    g_joint, g_joint_other = (joint.loss_and_grads(b)[1][0][:, 0] for b in ((tok1, tok2), (other1, other2)))
+    assert not torch.allclose(g_joint, g_joint_other)  # the joint head does couple the RFs
+
+
+def test_quadratic_tau_is_infonce_large_tau_limit():
+    """infonce(M; tau) = log N + (N - 1)/N * quadratic(M) / tau + O(1/tau^2) (models docstring)."""
+    gen = torch.Generator().manual_seed(3)
+    u1 = torch.nn.functional.normalize(torch.randn(2, 16, 5, generator=gen, dtype=F64), dim=-1)
+    u2 = torch.nn.functional.normalize(torch.randn(2, 16, 5, generator=gen, dtype=F64), dim=-1)
+    tau, n = 1e4, 16
+    loss_i, g1_i, g2_i = infonce_head(u1, u2, tau)
+    loss_q, g1_q, g2_q = contrastive_head(u1, u2, "quadratic_tau", tau)
+    assert torch.allclose(loss_i - math.log(n), (n - 1) / n * loss_q, rtol=1e-3)
+    assert torch.allclose(g1_i, (n - 1) / n * g1_q, rtol=1e-3, atol=1e-3 * g1_q.abs().max().item())
+    assert torch.allclose(g2_i, (n - 1) / n * g2_q, rtol=1e-3, atol=1e-3 * g2_q.abs().max().item())
+    base, _, _ = quadratic_head(u1, u2)
+    assert torch.allclose(loss_q, base / tau)
+
+
+def test_head_errors_name_the_parameter():
+    net, _ = _setup()
+    with pytest.raises(ValueError, match="head"):
+        ReceptiveFieldNet(net.first, net.top, net.embeddings, head="blocks")
+
+
+@pytest.mark.parametrize("head", ["joint", "per_rf"])
+def test_one_dimensional_output_has_no_gradient(head):
+    """out = 1: the L2-normalized output is +-1, so the loss is locally constant (documented degenerate case)."""
+    net, sampler = _setup(out=1, head=head)
+    _, grads = net.loss_and_grads(sampler())
+    assert all(torch.count_nonzero(g) == 0 for g in grads)

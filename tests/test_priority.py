@@ -100,3 +100,29 @@ def test_bad_input():
         priority.rankdata(torch.tensor([1.0, float("nan")]))
     with pytest.raises(ValueError, match="x, y"):
         priority.spearman(torch.ones(3), torch.ones(4))
+
+
+def test_pair_outcomes_count_censoring_correctly():
+    inf = math.inf
+    lock = torch.full((1, 2, 6), inf, dtype=torch.float64)
+    lock[0, 0, 0], lock[0, 0, 1] = 100.0, 200.0  # pattern 0 first
+    lock[0, 0, 3] = 50.0  # filler 3 locks, pattern 2 never: filler first
+    lock[0, 1, 0] = 300.0  # pattern 0 locks, filler 1 never: pattern first
+    # location 1, pair (2, 3): both never -> tie
+    pairs = torch.tensor([[[[0, 1], [2, 3]], [[0, 1], [2, 3]]]])
+    scores = torch.zeros(1, 2, 6, dtype=torch.float64)
+    scores[0, :, 0] = 1.0
+    out = priority.pair_outcomes(lock, scores, pairs)
+    assert out.n_pairs.tolist() == [4]
+    assert out.pattern_first.tolist() == [0.5] and out.filler_first.tolist() == [0.25]
+    assert out.preference.tolist() == [0.25] and out.score_gap.tolist() == [0.5]
+    mask = priority.pair_filler_mask(pairs, 6)
+    assert mask[0, 0].tolist() == [False, True, False, True, False, False]
+    assert priority.pair_pattern_mask(pairs, 6)[0, 1].tolist() == [True, False, True, False, False, False]
+
+
+def test_kaplan_meier_without_early_censoring_is_the_fraction_not_yet_locked():
+    times = torch.tensor([10.0, 20.0, 20.0, math.inf, 40.0, math.inf])
+    km = priority.kaplan_meier(times, [0, 10, 15, 20, 40, 100])
+    expected = torch.tensor([6, 5, 5, 3, 2, 2], dtype=torch.float64) / 6
+    assert torch.allclose(km, expected)

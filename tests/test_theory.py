@@ -78,3 +78,15 @@ def test_nothing_points_outside_the_repository():
         if pattern.search(text):
             offenders.append(rel)
     assert not offenders, f"files referring to material outside the repository: {offenders}"
+
+
+def test_global_modulation_statement_is_the_papers_wording():
+    """T3.3 quotes the abstract verbatim (not a gloss) and says so in its provenance."""
+    statement, provenance, where, _verdict = statement_rows()["T3.3"]
+    quote = (
+        "global modulation: those local patterns discriminative from the perspective of global-level patterns"
+        " are prioritized to learn"
+    )
+    assert quote in statement
+    assert provenance.startswith("paper (abstract")
+    assert "03" in where

@@ -186,3 +186,37 @@ def test_per_replica_filler_tables_match_each_seed_alone():
         TokenSampler(tasks, batch_size=16, wildcard_probs=table[:1])
     with pytest.raises(ValueError, match="wildcard_probs"):
         TokenSampler(tasks, batch_size=16, wildcard_probs=table * 2)
+
+
+def test_persistent_fillers_stay_and_keep_the_marginal():
+    """Persistent tokens are kept by the second view; both views have the same filler distribution."""
+    spec = TokenTaskSpec()
+    tasks = make_tasks(spec, SEEDS)
+    table = torch.full((2, spec.locations, spec.vocab), 0.5 / spec.vocab, dtype=torch.float64)
+    table[:, :, 3] += 0.25
+    table[:, :, 7] += 0.25
+    persistent = torch.zeros(2, spec.locations, spec.vocab, dtype=torch.bool)
+    persistent[:, :, 3] = True  # token 3 persistent everywhere, token 7 equally frequent but re-drawn
+    sampler = TokenSampler(tasks, 256, wildcard_probs=table, persistent=persistent)
+    plain = TokenSampler(tasks, 256, wildcard_probs=table)
+    chunk, pattern = sampler.draw_chunk_with_patterns()
+    assert torch.equal(chunk[:, 0], plain.draw_chunk()[:, 0])  # the first view is unchanged
+    _, mask = _pattern_rows(tasks, pattern)
+    v1, v2 = chunk[:, 0], chunk[:, 1]
+    wild = ~mask
+    assert torch.equal(v2[(v1 == 3) & wild], v1[(v1 == 3) & wild])  # persistent: always kept
+    assert not ((v2 == 3) & (v1 != 3) & wild).any()  # never appears newly in the second view
+    frac7_kept = ((v2 == 7) & (v1 == 7) & wild).sum() / ((v1 == 7) & wild).sum()
+    assert frac7_kept < 0.4  # re-drawn: kept only by chance (probability 0.25 / 0.75 = 1/3)
+    for token in (3, 7, 0):  # same marginal frequency in both views (binomial sd ~ 0.004)
+        f1 = ((v1 == token) & wild).double().sum() / wild.sum()
+        f2 = ((v2 == token) & wild).double().sum() / wild.sum()
+        assert abs(f1 - f2) < 0.02 and abs(f1 - table[0, 0, token]) < 0.02
+
+
+def test_persistent_errors_name_the_parameter():
+    tasks = make_tasks(TokenTaskSpec(), SEEDS)
+    with pytest.raises(ValueError, match="persistent"):
+        TokenSampler(tasks, 8, persistent=torch.zeros(3, 10, 20, dtype=torch.bool))
+    with pytest.raises(ValueError, match="persistent"):
+        TokenSampler(tasks, 8, persistent=torch.ones(10, 20, dtype=torch.bool))

@@ -16,6 +16,13 @@ over all ``V`` tokens by default, or a per-location table ``wildcard_probs [K, V
 second view keeps the pattern tokens and re-draws ``redraw`` of the wildcards (default: all
 of them; the others keep the first view's token).
 
+Persistent fillers (:class:`TokenSampler`'s ``persistent=``, a bool table ``[R, K, V]``): a
+wildcard whose first-view filler is a persistent token of that location keeps it in the second
+view, like a pattern token; the other re-drawn wildcards draw the second view's filler from the
+table restricted to the non-persistent tokens. Both views then have the same filler
+distribution, and a persistent token is exactly as invariant as a pattern token while being
+drawn independently of the pattern id (given that k is a wildcard) and of the other locations.
+
 Replicas: every tensor has a leading replica dim ``R``. Replica ``r`` is defined by its seed
 only: :func:`replica_generator` derives one ``torch.Generator`` per purpose (``"task"``,
 ``"init"``, ``"data"``) from the seed, never the global RNG, so running a seed alone or
@@ -228,13 +235,27 @@ class TokenSampler:
     table ``wildcard_probs`` [K, V]; ``wildcard_probs=`` here gives each replica its own table
     ([R, K, V], overriding the spec's). A replica's stream depends only on its seed and its
     own table, never on the other replicas.
+
+    ``persistent=`` (bool [R, K, V] or [K, V]) marks persistent filler tokens (module docstring).
+    The draws come in the same order as without it; the second view's re-drawn fillers come
+    from the table restricted to non-persistent tokens (drawn by inverse CDF, also for uniform
+    fillers), so the first view is unchanged and the second differs. Every location needs a
+    non-persistent token of positive probability.
     """
 
-    def __init__(self, tasks: TokenTasks, batch_size: int = 128, wildcard_probs: Tensor | None = None):
+    def __init__(
+        self,
+        tasks: TokenTasks,
+        batch_size: int = 128,
+        wildcard_probs: Tensor | None = None,
+        persistent: Tensor | None = None,
+    ):
         self.tasks = tasks
         self.batch_size = _require_int("batch_size", batch_size, 2)
         self.generators = [replica_generator(s, "data") for s in tasks.seeds]
         self._cdfs = self._filler_cdfs(wildcard_probs)  # per replica: [K, V] cumulative table or None
+        self.persistent = self._persistent_mask(persistent)  # [R, K, V] bool or None
+        self._second_cdfs = self._cdfs if self.persistent is None else self._restricted_cdfs()
         self._chunk: Tensor | None = None  # [C, 2, R, N, K]
         self._pos = DATA_CHUNK_STEPS
 
@@ -253,6 +274,38 @@ class TokenSampler:
                 f"of non-negative rows summing to 1, got shape {tuple(table.shape)}"
             )
         return list((table / table.sum(-1, keepdim=True)).cumsum(-1).unbind(0))
+
+    def _persistent_mask(self, persistent: Tensor | None) -> Tensor | None:
+        if persistent is None:
+            return None
+        spec, r = self.tasks.spec, self.tasks.replicas
+        mask = torch.as_tensor(persistent)
+        if mask.dim() == 2:
+            mask = mask.unsqueeze(0).expand(r, *mask.shape)
+        if mask.dtype != torch.bool or tuple(mask.shape) != (r, spec.locations, spec.vocab):
+            raise ValueError(
+                f"persistent: need a bool table [R={r}, locations={spec.locations}, vocab={spec.vocab}] "
+                f"or [locations, vocab], got {tuple(mask.shape)} {mask.dtype}"
+            )
+        return mask.clone()
+
+    def _restricted_cdfs(self) -> list[Tensor]:
+        """Per replica the cumulative filler table [K, V] restricted to non-persistent tokens."""
+        spec = self.tasks.spec
+        out = []
+        for cdf, mask in zip(self._cdfs, self.persistent):
+            if cdf is None:
+                probs = torch.full((spec.locations, spec.vocab), 1.0 / spec.vocab, dtype=torch.float64)
+            else:
+                probs = torch.diff(cdf, dim=1, prepend=torch.zeros(spec.locations, 1, dtype=torch.float64))
+            probs = probs.masked_fill(mask, 0.0)
+            mass = probs.sum(1, keepdim=True)
+            if (mass <= 0).any():
+                raise ValueError(
+                    "persistent: every location needs a non-persistent filler token of positive probability"
+                )
+            out.append((probs / mass).cumsum(1))
+        return out
 
     def __call__(self) -> tuple[Tensor, Tensor]:
         if self._pos == DATA_CHUNK_STEPS:
@@ -273,12 +326,12 @@ class TokenSampler:
         idx = torch.searchsorted(cdf, flat, right=True).clamp_(max=v - 1)
         return idx.T.reshape(shape)
 
-    def _draw_replica(self, gen: torch.Generator, cdf: Tensor | None) -> tuple[Tensor, ...]:
+    def _draw_replica(self, gen: torch.Generator, cdf: Tensor | None, cdf2: Tensor | None) -> tuple[Tensor, ...]:
         spec = self.tasks.spec
         c, n, k = DATA_CHUNK_STEPS, self.batch_size, spec.locations
         pattern = torch.randint(spec.patterns, (c, n), generator=gen)
         fill1 = self._fillers(gen, cdf, (c, n, k))
-        fill2 = self._fillers(gen, cdf, (c, n, k))
+        fill2 = self._fillers(gen, cdf2, (c, n, k))
         keys = None
         if spec.redraw_count < spec.wildcards:
             keys = torch.rand((c, n, k), generator=gen)
@@ -291,7 +344,7 @@ class TokenSampler:
     def draw_chunk_with_patterns(self) -> tuple[Tensor, Tensor]:
         """Like :meth:`draw_chunk`, also returning each sample's pattern id [C, R, N]."""
         spec = self.tasks.spec
-        parts = [self._draw_replica(g, cdf) for g, cdf in zip(self.generators, self._cdfs)]
+        parts = [self._draw_replica(*args) for args in zip(self.generators, self._cdfs, self._second_cdfs)]
         pattern = torch.stack([p[0] for p in parts])  # [R, C, N]
         fill1 = torch.stack([p[1] for p in parts])  # [R, C, N, K]
         fill2 = torch.stack([p[2] for p in parts])
@@ -304,6 +357,10 @@ class TokenSampler:
         if parts[0][3] is not None:
             keys = torch.stack([p[3] for p in parts])
             second_fill = torch.where(_redraw_selection(keys, mask, spec.redraw_count), fill2, fill1)
+        if self.persistent is not None:  # persistent first-view fillers stay in the second view
+            loc = torch.arange(spec.locations).view(1, 1, 1, -1)
+            keep = self.persistent[torch.arange(r).view(-1, 1, 1, 1), loc, fill1]
+            second_fill = torch.where(keep, fill1, second_fill)
         view2 = torch.where(mask, tokens, second_fill)
         chunk = torch.stack([view1, view2]).permute(2, 0, 1, 3, 4).contiguous()
         return chunk, pattern.transpose(0, 1).contiguous()
