@@ -56,7 +56,7 @@ figures-quick: $(STAMP)
 ## (strict, one notebook per core) on the committed notebooks, then the committed claims.json
 ## against the ones the notebooks wrote under nbval.
 test: lint
-	$(BIN)/python -m pytest -n auto -p no:cacheprovider tests
+	$(BIN)/python -m pytest -n auto --dist loadfile -p no:cacheprovider tests
 	$(BIN)/nlcl figures --profile quick
 	rm -rf $(NBVAL_FIGURES)
 	TQDM_DISABLE=1 NLCL_FIGURES_DIR=$(NBVAL_FIGURES) $(BIN)/python -m pytest -n auto --dist loadfile --nbval \
@@ -65,7 +65,7 @@ test: lint
 
 ## Only the unit and pipeline tests.
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -n auto -p no:cacheprovider tests
+	$(BIN)/python -m pytest -n auto --dist loadfile -p no:cacheprovider tests
 
 ## Lint and format check (ruff, configured in pyproject.toml); `make format` fixes what it can.
 lint: $(STAMP)
