@@ -12,11 +12,15 @@ see :class:`nlcl_utils.data.tokens.TokenSampler`), keeps weight snapshots, and r
 * ``chi_plus``, ``chi_minus [S, R]``; token statistics (exact frequency, pattern count, mutual
   information) under the filler table actually used;
 * ``first`` / ``top`` snapshots only when ``keep_snapshots`` (memory: S x R x K x M x d floats).
+
+:func:`run_cases` trains several such cases side by side, one process per core: a case's result
+does not depend on where it ran (every replica has its own generators), only the wall time does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +28,9 @@ import torch
 
 from nlcl_utils import metrics, priority
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks
-from nlcl_utils.train import TokenConfig, build_token_experiment, train_with_config
+from nlcl_utils.progress import bar
+from nlcl_utils.sweep import _init_worker, default_workers
+from nlcl_utils.train import TokenConfig, _check_snapshot_steps, build_token_experiment, train_with_config
 
 Tensor = torch.Tensor
 
@@ -112,6 +118,83 @@ def run_case(
         first=firsts if keep_snapshots else None,
         top=result.snapshots["top"] if keep_snapshots else None,
     )
+
+
+@dataclass
+class Case:
+    """One :func:`run_case` call of :func:`run_cases`: a label, a config and its optional inputs."""
+
+    label: str
+    config: TokenConfig
+    tables: Tensor | None = None
+    persistent: Tensor | None = None
+    keep_snapshots: bool = False
+
+
+def _run_one(job: tuple[int, Case, list[int], list[int], float]) -> tuple[int, CaseResult]:
+    index, case, seeds, snapshot_steps, lock_threshold = job
+    result = run_case(
+        case.label,
+        case.config,
+        seeds,
+        snapshot_steps=snapshot_steps,
+        lock_threshold=lock_threshold,
+        tables=case.tables,
+        persistent=case.persistent,
+        keep_snapshots=case.keep_snapshots,
+        progress=False,
+    )
+    return index, result
+
+
+def run_cases(
+    cases: Sequence[Case],
+    seeds: Sequence[int],
+    *,
+    snapshot_steps: Sequence[int],
+    lock_threshold: float = 0.9,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[CaseResult]:
+    """:func:`run_case` for every case, in input order, on ``workers`` processes (None: every core).
+
+    With one worker (or one case) everything runs in this process. Otherwise each case goes to a
+    spawned process with one torch thread (no forked torch state); results are identical to a
+    serial run. Every config is validated before anything starts; a progress bar counts cases.
+    """
+    cases = list(cases)
+    seeds = list(seeds)
+    snapshot_steps = list(snapshot_steps)
+    if workers is None:
+        workers = default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: must be an integer >= 1 (or None for every core), got {workers!r}")
+    for case in cases:
+        if not isinstance(case, Case):
+            raise TypeError(f"cases: expected token_runs.Case items, got {type(case).__name__}")
+        case.config.validate()
+        _check_snapshot_steps(snapshot_steps, case.config.steps)
+    jobs = [(i, case, seeds, snapshot_steps, lock_threshold) for i, case in enumerate(cases)]
+    results: list[CaseResult | None] = [None] * len(cases)
+    with bar(total=len(cases), desc="cases", progress=progress) as counter:
+        if min(workers, len(cases)) <= 1:
+            for job in jobs:
+                index, results[index] = _run_one(job)
+                counter.update()
+            return results
+        context = multiprocessing.get_context("spawn")  # no forked torch or kernel state
+        pool = context.Pool(processes=min(workers, len(cases)), initializer=_init_worker)
+        try:
+            for index, result in pool.imap_unordered(_run_one, jobs):
+                results[index] = result
+                counter.update()
+            pool.close()
+        except BaseException:
+            pool.terminate()  # Ctrl-C or a failed case: stop the other cases now
+            raise
+        finally:
+            pool.join()
+    return results
 
 
 def replace(config: TokenConfig, **changes) -> TokenConfig:

@@ -32,3 +32,44 @@ def test_replace_validates_and_grid_errors():
         token_runs.replace(TokenConfig(), head="blocks")
     with pytest.raises(ValueError, match="every"):
         token_runs.snapshot_grid(10, 0)
+
+
+def test_run_cases_in_processes_equal_a_serial_run():
+    """Cases trained side by side in spawned processes give exactly the serial results, in input order."""
+    config = TokenConfig(steps=30, batch_size=16, beta=1, out_dim=4)
+    tasks = build_token_experiment(config, [1, 2])[0]
+    tables, pairs = priority.matched_filler_probs(tasks.pattern_tokens, config.vocab, 2)
+    cases = [
+        token_runs.Case("plain", config),
+        token_runs.Case(
+            "matched",
+            token_runs.replace(config, loss="quadratic"),
+            tables=tables,
+            persistent=priority.pair_filler_mask(pairs, config.vocab),
+        ),  # fmt: skip
+        token_runs.Case("snapshots", token_runs.replace(config, head="per_rf"), keep_snapshots=True),
+    ]
+    snaps = token_runs.snapshot_grid(30, 10)
+    serial = token_runs.run_cases(cases, [1, 2], snapshot_steps=snaps, workers=1, progress=False)
+    parallel = token_runs.run_cases(cases, [1, 2], snapshot_steps=snaps, workers=2, progress=False)
+    assert [r.label for r in parallel] == ["plain", "matched", "snapshots"]
+    for a, b in zip(serial, parallel):
+        assert torch.equal(a.scores, b.scores) and torch.equal(a.lock, b.lock)
+        assert torch.equal(a.chi_minus, b.chi_minus)
+    assert torch.equal(serial[2].first, parallel[2].first) and parallel[0].first is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"workers": 0}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"snapshot_steps": [0, 99]}, "snapshot"),
+        ({"cases": ["not a case"]}, "Case"),
+    ],
+)
+def test_run_cases_rejects_bad_input_before_compute(kwargs, match):
+    args = {"cases": [token_runs.Case("c", TokenConfig(steps=10))], "snapshot_steps": [0, 10], "workers": 1}
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        token_runs.run_cases(args.pop("cases"), [1], progress=False, **args)
