@@ -58,8 +58,6 @@ seed = 0  # first training seed (seeds seed .. seed + n_seeds - 1) and seed of t
 workers = 0  # processes training the cases of a section side by side (0: one per core)
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -119,7 +117,6 @@ PAPER_SCALE = (
     and (P.vocab, P.locations, P.per_location, P.patterns, P.pattern_len) == (20, 10, 5, 40, 5)
     and P.beta >= 5
 )
-WALL = {}  # wall seconds per section (printed at the end, not asserted)
 WORKERS = P.workers or None  # token_runs.run_cases: None = one process per core
 print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps, paper-scale run: {PAPER_SCALE}")
 
@@ -145,7 +142,6 @@ print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps, paper-scale run: {PAPER_
 # tokens are learned ($\chi^-$ clearly larger, tested in §3).
 
 # %%
-t0 = time.perf_counter()
 BASE = TokenConfig(
     vocab=P.vocab,
     locations=P.locations,
@@ -270,7 +266,6 @@ print("mean delta_0 by number m of other informative RFs:")
 print(delta_mean.T.map(lambda v: f"{v:.4f}").to_string())
 print("RF 0's filter after the flow: fraction of inits ending on each kind of token")
 print(flow.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-WALL["theory"] = time.perf_counter() - t0
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.4), layout="constrained")
@@ -342,7 +337,6 @@ plotting.savefig(fig, FIG_DIR, "closed_form")
 # seed's pairing (interval of the paired difference above 0).
 
 # %%
-t0 = time.perf_counter()
 SNAPS = token_runs.snapshot_grid(P.steps, P.snapshot_every)
 STEP_AXIS = np.array(SNAPS)
 paper, same_views = token_runs.run_cases(
@@ -364,7 +358,6 @@ print(
 print(
     f"identical views: final chi+ = {same_views.chi_plus[-1].mean():.3f}, chi- = {same_views.chi_minus[-1].mean():.3f}"
 )
-WALL["paper"] = time.perf_counter() - t0
 
 # %%
 fig, ax = plt.subplots(figsize=plotting.FIGSIZE["single"])
@@ -430,7 +423,6 @@ def run_matched(specs):
     }
 
 
-t0 = time.perf_counter()
 LOSSES = [("infonce", tau) for tau in P.grid_taus] + ([("quadratic", 1.0)] if P.grid_quadratic else [])
 specs = {
     (loss, tau, out): (
@@ -443,7 +435,6 @@ specs = {
 }
 GRID = run_matched({**specs, "beta 1": ("beta 1", token_runs.replace(BASE, beta=1.0), True)})
 beta_one = GRID.pop("beta 1")
-WALL["matched grid"] = time.perf_counter() - t0
 
 
 def verdict(values):
@@ -531,7 +522,6 @@ plotting.savefig(fig, FIG_DIR, "matched_grid")
 #   more other informative RFs, more boost — the preference grows with L.
 
 # %%
-t0 = time.perf_counter()
 specs = {
     "decoupled": ("decoupled head", token_runs.replace(BASE, head="per_rf"), True),
     "redrawn": ("matched, re-drawn", BASE, False),
@@ -545,7 +535,6 @@ ABLATIONS = run_matched(specs)
 decoupled, redrawn = ABLATIONS.pop("decoupled"), ABLATIONS.pop("redrawn")
 length_runs = {L: ABLATIONS.get(L) or GRID[("infonce", 0.1, 50)] for L in sorted(set(P.pattern_lens) | {P.pattern_len})}
 joint = length_runs[P.pattern_len]
-WALL["ablations"] = time.perf_counter() - t0
 joint_minus_decoupled = joint[1].preference - decoupled[1].preference
 ablation_table = pd.DataFrame(
     [
@@ -672,7 +661,6 @@ print(pd.DataFrame(km_rows).to_string(index=False, float_format=lambda v: f"{v:.
 # chance level). The cross-RF part is reported as a finding (the theory gives no size for it here).
 
 # %%
-t0 = time.perf_counter()
 audit_rows = []
 for s_i, step in enumerate(SNAPS):
     first, top = paper.first[s_i].to(DT), paper.top[s_i].to(DT)
@@ -694,7 +682,6 @@ for s_i, step in enumerate(SNAPS):
 audit = pd.DataFrame(audit_rows)
 chance = P.audit_vectors / (P.locations * paper.config.filters)
 final_audit = audit[audit.step == SNAPS[-1]]
-WALL["audit"] = time.perf_counter() - t0
 print(
     audit.groupby("step")[["alignment", "cross/block", "cosine"]]
     .mean()
@@ -918,9 +905,6 @@ checks.finding(
     note=f"cosine between the parts (final, mean): {final_audit.cosine.mean():+.3f}",
 )
 print(pd.Series(VERDICTS, name="verdict").to_string())
-print(
-    "Wall seconds by section (not asserted; machine may be shared):", ", ".join(f"{k} {v:.0f}" for k, v in WALL.items())
-)
 
 # %% [markdown]
 # ## Reading

@@ -26,7 +26,6 @@
 
 # %%
 import dataclasses
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -186,14 +185,12 @@ print(
 configs = [
     dataclasses.replace(BASE, activation=act, beta=beta, bn=bn) for act in ACTS for beta in P.betas for bn in BNS
 ]
-cpu0 = time.process_time()
 runs = run_images(configs, DATA, P.seeds, progress=False)
 control_configs = [
     dataclasses.replace(BASE, activation=act, beta=BETA_MAX, bn=True, augmentation=Augmentation(identical=True))
     for act in ACTS
 ]
 control_runs = run_images(control_configs, DATA, P.seeds, progress=False)
-train_cpu = time.process_time() - cpu0
 nan_replicas = int(sum(run.result.nan.sum() for run in runs + control_runs))
 print(
     f"{len(configs)} configs + {len(control_configs)} controls x {len(P.seeds)} seeds x {P.steps} steps; "
@@ -630,7 +627,6 @@ checks.finding(
     note="ReLU filters are more selective than random and linear filters, but no trained filter is as "
     "heavy-tailed as the principal directions: the selectivity the gate adds is small on these 4x4 patches",
 )
-print(f"CPU time of the training (both groups): {train_cpu:.0f} s")
 
 # %% [markdown]
 # ## Discussion
