@@ -691,9 +691,10 @@ plotting.savefig(fig, FIG_DIR, "population_dynamics")
 # round-off; the ReLU flow's gradient norm decays much more slowly and does **not** reach the
 # linear level in this run (a finding below): what remains sits on filters with a small
 # top-layer weight (printed above), whose gradient, and hence whose ascent, is scaled down by
-# that weight. We therefore judge the ReLU result on what we report — the captured-token counts,
-# which no longer change over the second half of the run — not on a stationary point. Bottom right: ReLU captures part of the RF's
-# pattern tokens (dotted: how many there are), linear at most one per RF.
+# that weight. We therefore judge the ReLU result on what we report — the captured-token
+# counts, which no longer change over the second half of the run — not on a stationary point.
+# Bottom right: ReLU captures part of the RF's pattern tokens (dotted: how many there are),
+# linear at most one per RF.
 
 # %% [markdown]
 # ## Agreement and differences with the theory
