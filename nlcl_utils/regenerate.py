@@ -45,6 +45,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nlcl_utils import publish, run_notebook
+from nlcl_utils.processes import available_cores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSIONED_PACKAGES = ("torch", "numpy", "matplotlib", "seaborn", "papermill", "jupytext", "nbformat", "ipykernel")
@@ -500,10 +501,7 @@ def _positive_int(text: str) -> int:
 
 def default_jobs() -> int:
     """One notebook per core this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,10 +74,8 @@ import hashlib
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import re
-import signal
 import sys
 import time
 import tomllib
@@ -89,6 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from nlcl_utils import progress as progress_bars
+from nlcl_utils.processes import available_cores, run_spawned
 from nlcl_utils.train import TokenConfig
 
 CACHE_FORMAT = 1
@@ -479,31 +478,8 @@ def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
 
 
 def default_workers() -> int:
-    """Cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _init_worker() -> None:
-    """Pool worker: one torch thread; Ctrl-C is the parent's to handle (it terminates the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _run_local(batches: list[Batch], workers: int, on_done: Callable[[list[dict]], None]) -> None:
-    context = multiprocessing.get_context("spawn")  # no forked torch state
-    pool = context.Pool(processes=max(1, min(workers, len(batches))), initializer=_init_worker)
-    try:
-        for records in pool.imap_unordered(run_batch, batches):
-            on_done(records)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    """Cores this process may use (the local executor's default)."""
+    return available_cores()
 
 
 def _run_submitit(
@@ -612,7 +588,7 @@ def run_sweep(
 
     try:
         if batches and executor == "local":
-            _run_local(sorted(batches, key=_cost, reverse=True), workers, on_done)  # longest first: short tail
+            run_spawned(run_batch, sorted(batches, key=_cost, reverse=True), workers, on_done)  # longest first
         elif batches:
             _run_submitit(batches, cache_dir, options, submitit_cluster, on_done, poll_seconds)
     except KeyboardInterrupt:

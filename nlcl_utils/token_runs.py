@@ -20,7 +20,6 @@ does not depend on where it ran (every replica has its own generators), only the
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,8 +27,8 @@ import torch
 
 from nlcl_utils import metrics, priority
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks
+from nlcl_utils.processes import available_cores, run_spawned
 from nlcl_utils.progress import bar
-from nlcl_utils.sweep import _init_worker, default_workers
 from nlcl_utils.train import TokenConfig, _check_snapshot_steps, build_token_experiment, train_with_config
 
 Tensor = torch.Tensor
@@ -166,7 +165,7 @@ def run_cases(
     seeds = list(seeds)
     snapshot_steps = list(snapshot_steps)
     if workers is None:
-        workers = default_workers()
+        workers = available_cores()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: must be an integer >= 1 (or None for every core), got {workers!r}")
     for case in cases:
@@ -182,18 +181,12 @@ def run_cases(
                 index, results[index] = _run_one(job)
                 counter.update()
             return results
-        context = multiprocessing.get_context("spawn")  # no forked torch or kernel state
-        pool = context.Pool(processes=min(workers, len(cases)), initializer=_init_worker)
-        try:
-            for index, result in pool.imap_unordered(_run_one, jobs):
-                results[index] = result
-                counter.update()
-            pool.close()
-        except BaseException:
-            pool.terminate()  # Ctrl-C or a failed case: stop the other cases now
-            raise
-        finally:
-            pool.join()
+
+        def store(indexed: tuple[int, CaseResult]) -> None:
+            results[indexed[0]] = indexed[1]
+            counter.update()
+
+        run_spawned(_run_one, jobs, workers, store)
     return results
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, EMBEDDINGS
 from nlcl_utils.models import HEAD_NAMES, LOSS_NAMES
+from nlcl_utils.processes import available_cores
 from nlcl_utils.train import DTYPES, TokenConfig, run_tokens
 
 RUN_FIELDS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective_rank")
@@ -146,7 +147,7 @@ def check_output(path: Path | None) -> None:
 
 def check_threads(threads: int) -> None:
     """Threads must be in [1, number of cores]: more only oversubscribes (see train())."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     if not 1 <= threads <= cores:
         raise ValueError(f"threads: must be in [1, {cores}] (the cores this process may use), got {threads}")
 
