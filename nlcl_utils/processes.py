@@ -46,3 +46,51 @@ def run_spawned(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, on
         raise
     finally:
         pool.join()
+
+
+def check_workers(workers: int | None) -> int:
+    """``workers`` as a process count: None means one per core; otherwise an integer >= 1."""
+    if workers is None:
+        return available_cores()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: must be an integer >= 1 (or None for every core), got {workers!r}")
+    return workers
+
+
+def map_ordered(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    workers: int | None = None,
+    *,
+    progress: bool = True,
+    desc: str = "runs",
+) -> list[Any]:
+    """``[fn(item) for item in items]``, on ``workers`` spawned processes (None: one per core).
+
+    With one worker or one item everything runs in this process. Results come back in input
+    order whatever order the workers finish in; a progress bar counts finished items. ``fn`` must
+    be a module-level function, and items and results picklable (see :func:`run_spawned`).
+    """
+    from nlcl_utils.progress import bar  # local import: keeps this module free of tqdm for workers
+
+    items = list(items)
+    workers = check_workers(workers)
+    results: list[Any] = [None] * len(items)
+    with bar(total=len(items), desc=desc, progress=progress) as counter:
+        if min(workers, len(items)) <= 1:
+            for index, item in enumerate(items):
+                results[index] = fn(item)
+                counter.update()
+            return results
+
+        def store(indexed: tuple[int, Any]) -> None:
+            results[indexed[0]] = indexed[1]
+            counter.update()
+
+        run_spawned(_indexed_call, [(fn, index, item) for index, item in enumerate(items)], workers, store)
+    return results
+
+
+def _indexed_call(job: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    fn, index, item = job
+    return index, fn(item)

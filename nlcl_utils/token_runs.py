@@ -27,8 +27,7 @@ import torch
 
 from nlcl_utils import metrics, priority
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks
-from nlcl_utils.processes import available_cores, run_spawned
-from nlcl_utils.progress import bar
+from nlcl_utils.processes import check_workers, map_ordered
 from nlcl_utils.train import TokenConfig, _check_snapshot_steps, build_token_experiment, train_with_config
 
 Tensor = torch.Tensor
@@ -130,9 +129,9 @@ class Case:
     keep_snapshots: bool = False
 
 
-def _run_one(job: tuple[int, Case, list[int], list[int], float]) -> tuple[int, CaseResult]:
-    index, case, seeds, snapshot_steps, lock_threshold = job
-    result = run_case(
+def _run_one(job: tuple[Case, list[int], list[int], float]) -> CaseResult:
+    case, seeds, snapshot_steps, lock_threshold = job
+    return run_case(
         case.label,
         case.config,
         seeds,
@@ -143,7 +142,6 @@ def _run_one(job: tuple[int, Case, list[int], list[int], float]) -> tuple[int, C
         keep_snapshots=case.keep_snapshots,
         progress=False,
     )
-    return index, result
 
 
 def run_cases(
@@ -164,30 +162,14 @@ def run_cases(
     cases = list(cases)
     seeds = list(seeds)
     snapshot_steps = list(snapshot_steps)
-    if workers is None:
-        workers = available_cores()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers: must be an integer >= 1 (or None for every core), got {workers!r}")
+    workers = check_workers(workers)
     for case in cases:
         if not isinstance(case, Case):
             raise TypeError(f"cases: expected token_runs.Case items, got {type(case).__name__}")
         case.config.validate()
         _check_snapshot_steps(snapshot_steps, case.config.steps)
-    jobs = [(i, case, seeds, snapshot_steps, lock_threshold) for i, case in enumerate(cases)]
-    results: list[CaseResult | None] = [None] * len(cases)
-    with bar(total=len(cases), desc="cases", progress=progress) as counter:
-        if min(workers, len(cases)) <= 1:
-            for job in jobs:
-                index, results[index] = _run_one(job)
-                counter.update()
-            return results
-
-        def store(indexed: tuple[int, CaseResult]) -> None:
-            results[indexed[0]] = indexed[1]
-            counter.update()
-
-        run_spawned(_run_one, jobs, workers, store)
-    return results
+    jobs = [(case, seeds, snapshot_steps, lock_threshold) for case in cases]
+    return map_ordered(_run_one, jobs, workers, progress=progress, desc="cases")
 
 
 def replace(config: TokenConfig, **changes) -> TokenConfig:

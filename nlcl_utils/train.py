@@ -44,6 +44,7 @@ from nlcl_utils import progress as progress_bars
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks, TokenTaskSpec, check_seeds, make_tasks
 from nlcl_utils.models import HEAD_NAMES, LOSS_NAMES, ReceptiveFieldNet
+from nlcl_utils.processes import check_workers, map_ordered
 
 Tensor = torch.Tensor
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -418,3 +419,36 @@ def run_tokens(
     )
     metrics = token_metrics(model.first, tasks, absolute=config.activation == "linear")
     return TokenRun(config, list(tasks.seeds), tasks, model, result, metrics)
+
+
+def _run_tokens_job(job: tuple[TokenConfig, list[int], list[int]]) -> TokenRun:
+    config, seeds, snapshot_steps = job
+    return run_tokens(config, seeds, snapshot_steps=snapshot_steps, progress=False)
+
+
+def run_tokens_many(
+    configs: Sequence[TokenConfig],
+    seeds: Sequence[int],
+    *,
+    snapshot_steps: Sequence[int] = (),
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[TokenRun]:
+    """:func:`run_tokens` for every config (same seeds), in input order, side by side.
+
+    ``workers``: processes (None: one per core; 1: everything in this process). Each config runs
+    in a spawned process with one torch thread, so the results equal a serial run's. Every config
+    and the seeds are checked before anything starts; a progress bar counts finished configs.
+    """
+    configs = list(configs)
+    if not configs:
+        raise ValueError("configs: give at least one TokenConfig")
+    for config in configs:
+        if not isinstance(config, TokenConfig):
+            raise TypeError(f"configs: expected TokenConfig items, got {type(config).__name__}")
+        config.validate()
+        _check_snapshot_steps(snapshot_steps, config.steps)
+    seeds = check_seeds(seeds)
+    workers = check_workers(workers)
+    jobs = [(config, list(seeds), list(snapshot_steps)) for config in configs]
+    return map_ordered(_run_tokens_job, jobs, workers, progress=progress, desc="configs")

@@ -59,6 +59,8 @@ different tokens. Everything is float64.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -490,6 +492,57 @@ def riemannian_gradient(
     gw = gw - (gw * w).sum(-1, keepdim=True) * w
     gv = gv - (gv * v).sum((1, 2), keepdim=True) * v
     return energy.detach(), gw.detach(), gv.detach()
+
+
+def population_slice(pop: TokenPopulation, index: int) -> TokenPopulation:
+    """Replica ``index`` of ``pop`` as a one-replica population."""
+    return TokenPopulation(*(getattr(pop, f.name)[index : index + 1] for f in dataclasses.fields(pop)))
+
+
+def _energy_of_raw(z: Tensor, shapes: tuple, pop: TokenPopulation, slope: Tensor, cov: Tensor) -> Tensor:
+    """Energy of one replica at the raw parameters ``z = [first, top]`` (flat), constraints applied."""
+    n_first = math.prod(shapes[0])
+    x, y = normalize_constraints(z[:n_first].view(shapes[0]), z[n_first:].view(shapes[1]))
+    return population_energy(x, y, pop, slope, cov)[0]
+
+
+def riemannian_hessian(first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor) -> Tensor:
+    """The energy's Riemannian Hessian on the constraint set, per replica, [R, P, P] (float64).
+
+    first [R, K, M, d] (unit filters), top [R, out, K*M] (unit Frobenius norm); coordinates: the
+    filters then the top layer, flattened, P = K*M*d + out*K*M. It is the Hessian of
+    ``E(w/|w|, v/|v|)`` in the raw coordinates projected on the tangent space (``P H P``, with P the
+    per-filter and top-layer tangent projectors). It has a zero eigenvalue for every normal
+    direction (K*M + 1) and for every symmetry of E (e.g. rotations of the outputs). For ReLU
+    it is the Hessian within the current gate pattern (autograd's second derivative of ReLU is 0).
+    """
+    _check_net(first, top, pop.embeddings, slope)
+    r, k, m, d = first.shape
+    hessians = []
+    for index in range(r):
+        one = population_slice(pop, index)
+        w, v = normalize_constraints(first[index : index + 1].to(F64), top[index : index + 1].to(F64))
+        energy = functools.partial(
+            _energy_of_raw, shapes=(w.shape, v.shape), pop=one, slope=slope[index : index + 1],
+            cov=cross_covariance_table(one),
+        )  # fmt: skip
+        hess = torch.autograd.functional.hessian(energy, torch.cat([w.flatten(), v.flatten()]), vectorize=True)
+        filters = w.view(k * m, d)
+        proj_first = torch.eye(d, dtype=F64) - filters.unsqueeze(-1) * filters.unsqueeze(-2)  # [K*M, d, d]
+        top_flat = v.flatten()
+        proj = torch.block_diag(*proj_first, torch.eye(top_flat.numel(), dtype=F64) - torch.outer(top_flat, top_flat))
+        tangent = proj @ hess @ proj
+        hessians.append((tangent + tangent.T) / 2)
+    return torch.stack(hessians)
+
+
+def riemannian_hessian_spectrum(first: Tensor, top: Tensor, pop: TokenPopulation, slope: Tensor) -> Tensor:
+    """Eigenvalues of :func:`riemannian_hessian`, per replica, [R, P] ascending.
+
+    A positive eigenvalue is a direction in which E curves upward: a critical point with one is a
+    saddle, not a local maximum.
+    """
+    return torch.linalg.eigvalsh(riemannian_hessian(first, top, pop, slope))
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """Training loop: SGD semantics, NaN guard, snapshots, batching invariance, faithfulness (reduced)."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from nlcl_utils.models import OneLayerNet
 from nlcl_utils.progress import bar
 from nlcl_utils.progress import enabled as progress_enabled
-from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens, train
+from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens, run_tokens_many, train
 
 F64 = torch.float64
 
@@ -158,3 +160,34 @@ def test_train_errors():
         train(net, lambda: None, -5)
     with pytest.raises(ValueError, match="snapshot_steps"):
         train(net, lambda: None, 5, snapshot_steps=[6])
+
+
+def test_run_tokens_many_in_processes_equals_serial_runs():
+    """Configs trained side by side in spawned processes give exactly run_tokens' results, in input order."""
+    base = TokenConfig(steps=30, batch_size=16, beta=1, out_dim=4)
+    configs = [base, dataclasses.replace(base, activation="linear"), dataclasses.replace(base, bn=False, beta=2)]
+    parallel = run_tokens_many(configs, [1, 2], snapshot_steps=[0, 30], workers=2, progress=False)
+    assert [run.config for run in parallel] == configs
+    for config, run in zip(configs, parallel):
+        alone = run_tokens(config, [1, 2], snapshot_steps=[0, 30], progress=False)
+        assert torch.equal(alone.model.first, run.model.first) and torch.equal(alone.model.top, run.model.top)
+        assert torch.equal(alone.result.losses, run.result.losses)
+        assert torch.equal(alone.metrics["chi_plus"], run.metrics["chi_plus"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"configs": []}, "configs"),
+        ({"configs": ["relu"]}, "TokenConfig"),
+        ({"workers": 0}, "workers"),
+        ({"workers": True}, "workers"),
+        ({"seeds": []}, "seeds"),
+        ({"snapshot_steps": [11]}, "snapshot"),
+    ],
+)
+def test_run_tokens_many_rejects_bad_input_before_compute(kwargs, match):
+    args = {"configs": [TokenConfig(steps=10)], "seeds": [1], "workers": 1}
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        run_tokens_many(args.pop("configs"), args.pop("seeds"), progress=False, **args)

@@ -294,3 +294,44 @@ def test_population_errors():
         tld.rotate_filters(w, v, torch.eye(2, dtype=F64).expand(4, 3, 2, 2))
     with pytest.raises(ValueError, match="spec"):
         tld.population_instance(TokenTaskSpec(), 0, [1], ["relu"], 2, 2)
+
+
+def test_riemannian_hessian_at_a_maximum_matches_second_differences():
+    """At the linear flow's maximum: no upward direction, a zero for every normal direction, and
+    the quadratic form equals the second derivative of E along retracted tangent curves."""
+    pop, w, v, slope = _instance(inits=(1, 2))
+    index = int((slope == 1.0).nonzero()[0])
+    pop = tld.population_slice(pop, index)
+    w, v, slope = w[index : index + 1], v[index : index + 1], slope[index : index + 1]
+    traj = tld.integrate_flow(pop, w, v, slope, steps=1500, dt=0.25, record_every=1500)
+    w, v = traj.first[-1], traj.top[-1]
+    assert traj.grad_norm[-1].max() < 1e-9
+    hessian = tld.riemannian_hessian(w, v, pop, slope)[0]
+    spectrum = tld.riemannian_hessian_spectrum(w, v, pop, slope)[0]
+    r, k, m, d = w.shape
+    assert hessian.shape == (k * m * d + v[0].numel(),) * 2
+    scale = spectrum.abs().max()
+    assert spectrum.max() < 1e-10 * scale  # a local maximum: nothing curves upward
+    assert int((spectrum.abs() < 1e-10 * scale).sum()) >= k * m + 1  # the normal directions
+    gen = torch.Generator().manual_seed(0)
+    t = 1e-4
+    for _ in range(3):  # tangent xi: second difference of E along normalize(x + s xi) at a critical point
+        xi_w = torch.randn(w.shape, generator=gen, dtype=F64)
+        xi_w -= (xi_w * w).sum(-1, keepdim=True) * w
+        xi_v = torch.randn(v.shape, generator=gen, dtype=F64)
+        xi_v -= (xi_v * v).sum() * v
+        energy = [
+            tld.population_energy(*tld.normalize_constraints(w + s * xi_w, v + s * xi_v), pop, slope)[0]
+            for s in (-t, 0.0, t)
+        ]
+        second = (energy[0] - 2 * energy[1] + energy[2]) / t**2
+        xi = torch.cat([xi_w.flatten(), xi_v.flatten()])
+        assert second.item() == pytest.approx((xi @ hessian @ xi).item(), rel=1e-4, abs=1e-6)
+
+
+def test_riemannian_hessian_spectrum_finds_upward_directions_away_from_a_maximum():
+    """At a random init the top layer is not G's top eigenvector, so moving it toward one curves
+    E upward (V-block of the Hessian: 2 (G - E I) on the tangent space): an upward direction."""
+    pop, w, v, slope = _instance(inits=(1,))
+    spectrum = tld.riemannian_hessian_spectrum(w, v, pop, slope)
+    assert (spectrum.amax(-1) > 1e-6 * spectrum.abs().amax(-1)).all()
