@@ -993,6 +993,7 @@ checks.finding(
     expected="0 if the flow had converged to local maxima",
     note="the flow has not converged there: it lingers near saddles whose upward curvature is small "
     "(about 1e-5 to 1e-4), so first-order ascent leaves them slowly; the captured-token counts are those of "
-    "the endpoint, not of a maximum",
+    "the endpoint, not of a maximum. No upward direction is not proof of a maximum either: the Hessian is "
+    "taken within the current ReLU gate pattern, and the energy has kinks where a gate switches",
 )
 nb.finish()
