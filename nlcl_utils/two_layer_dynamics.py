@@ -546,6 +546,54 @@ def riemannian_hessian_spectrum(first: Tensor, top: Tensor, pop: TokenPopulation
 
 
 @dataclass
+class DeadTokenGain:
+    """:func:`dead_token_gain` per replica, each field [R].
+
+    energy: E at the given point; energy_projected: E after moving its live filters (those with
+    a positive weight) onto the non-negative orthant (negative weights set to 0, renormalized);
+    gain: the largest first-order increase of E per unit step when one zero weight of a live
+    filter of the projected point is made positive (0 if none would increase E); dead_filters:
+    filters with no positive weight (no output, no gradient: left out, reviving one is not a
+    small step).
+    """
+
+    energy: Tensor
+    energy_projected: Tensor
+    gain: Tensor
+    dead_filters: Tensor
+
+
+def dead_token_gain(first: Tensor, top: Tensor, pop: TokenPopulation) -> DeadTokenGain:
+    """Would switching on a dead (filter, token) weight raise a ReLU network's energy? Per replica.
+
+    One-hot embeddings only: the pre-activation of filter (k, m) on token t is its weight
+    ``w_km[t]``, so a negative weight is a dead gate and E depends on it only through the filter's
+    norm. Setting negative weights to 0 (and renormalizing) therefore keeps every live hidden
+    value's direction and cannot lower E. On the orthant ``relu(W) = W``, so the one-sided
+    derivative of E along ``+e_t`` at a zero weight is the *linear* network's Riemannian gradient
+    component there (the tangent projection vanishes since ``w[t] = 0``). A positive value
+    means the point is not a local maximum of the ReLU energy, although the ReLU gradient (gate 0)
+    cannot see it.
+    """
+    _check_net(first, top, pop.embeddings)
+    r = first.shape[0]
+    eye = torch.eye(pop.embeddings.shape[1], dtype=pop.embeddings.dtype)
+    if pop.embeddings.shape[1] != pop.embeddings.shape[2] or not bool((pop.embeddings == eye).all()):
+        raise ValueError("pop: dead_token_gain needs one-hot embeddings (pre-activation = filter weight)")
+    relu, linear = torch.zeros(r, dtype=F64), torch.ones(r, dtype=F64)
+    w, v = normalize_constraints(first.to(F64), top.to(F64))
+    cov = cross_covariance_table(pop)
+    energy = population_energy(w, v, pop, relu, cov)
+    live = (w > 0).any(-1, keepdim=True)  # [R, K, M, 1]; a filter with no positive weight stays as it is
+    w_proj = torch.where(live, normalize_constraints(w.clamp(min=0), v)[0], w)
+    energy_projected = population_energy(w_proj, v, pop, relu, cov)
+    _, grad_linear, _ = riemannian_gradient(w_proj, v, pop, linear, cov)
+    candidates = live & (w_proj == 0)
+    gain = torch.where(candidates, grad_linear, torch.zeros_like(grad_linear)).clamp(min=0).flatten(1).amax(1)
+    return DeadTokenGain(energy, energy_projected, gain, (~live).flatten(1).sum(1))
+
+
+@dataclass
 class FlowTrajectory:
     """Recorded states of :func:`integrate_flow`.
 

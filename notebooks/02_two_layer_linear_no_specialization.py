@@ -583,7 +583,9 @@ plotting.savefig(fig, FIG_DIR, "rotation_test")
 # printed next to the linear runs', and each endpoint's Riemannian Hessian (autograd, float64,
 # projected on the constraints' tangent space) is searched for upward directions — at a local
 # maximum there are none, at a saddle at least one. The linear endpoints are the test's
-# positive control: they must show none.
+# positive control: they must show none. A third test looks where the gradient is blind: with
+# one-hot tokens a negative weight is a dead gate, and switching it on can raise the energy at
+# first order while ReLU's gradient there is exactly 0 (`two_layer_dynamics.dead_token_gain`).
 
 
 # %%
@@ -648,6 +650,15 @@ for act, run in pop_runs.items():
     ascent[act] = (spectrum > ASCENT_TOL * spectrum.abs().amax(-1, keepdim=True)).sum(-1)  # [I]
     print(f"{act:>6}: upward directions of the Riemannian Hessian at the end, per init: {ascent[act].tolist()}")
 saddle = ascent["relu"] > 0
+# Dead gates. With one-hot tokens a negative weight w_km[t] is a dead gate: it only costs norm.
+# Where is the flow heading, and would switching a dead (filter, token) weight on raise E there?
+dead_gain = tld.dead_token_gain(relu_run.flow.first[-1], relu_run.flow.top[-1], pop)
+print(f"ReLU endpoints: energy gain from moving live filters onto the orthant (min over inits) "
+      f"{(dead_gain.energy_projected - dead_gain.energy).min().item():.1e}; filters with no positive weight: "
+      f"{int(dead_gain.dead_filters.sum())}")  # fmt: skip
+print(f"ReLU endpoints: largest first-order gain of switching on a dead weight, per init: "
+      f"{[round(g, 3) for g in dead_gain.gain.tolist()]} (the remaining gradient: "
+      f"{relu_run.flow.grad_norm[-1].max().item():.1e} at most)")  # fmt: skip
 for name, chosen in (("saddles", saddle), ("no upward direction", ~saddle)):
     if chosen.any():
         print(f"ReLU endpoints, {name}: {int(chosen.sum())} of {P.pop_n_inits}; pattern tokens captured per RF "
@@ -724,9 +735,12 @@ plotting.savefig(fig, FIG_DIR, "population_dynamics")
 # (curvature about 1e-5 to 1e-4), so first-order ascent leaves them slowly — and at the others
 # the remaining gradient sits on filters with a small top-layer weight (printed above), whose
 # ascent is scaled down by that weight. The linear endpoints have no upward direction (the
-# test's positive control). The ReLU counts are therefore those of the flow's endpoint, not of
-# a converged maximum; a longer flow (`pop_relu_steps = 32000`) leaves fewer saddles (2 of 8
-# when we ran it). Bottom right: ReLU captures part of the RF's pattern tokens (dotted: how
+# test's positive control). A longer flow (`pop_relu_steps = 32000`) leaves fewer saddles (2 of
+# 8 when we ran it), but even its limit would not be a maximum of the energy: at every
+# endpoint, switching on a token that a live filter ignores (a negative, i.e. dead-gate,
+# weight) raises E at first order, at a rate far above the remaining gradient (printed above),
+# and ReLU's gradient is exactly 0 on a dead gate, so no gradient flow takes that step. The
+# ReLU counts are those of where the flow goes, which its gates decide. Bottom right: ReLU captures part of the RF's pattern tokens (dotted: how
 # many there are), linear at most one per RF.
 
 # %% [markdown]
@@ -751,8 +765,10 @@ plotting.savefig(fig, FIG_DIR, "population_dynamics")
 #   token.
 # * ReLU's selective fraction stays below 1: dead filters in the SGD runs. In the population
 #   model the ReLU flow has not converged in the steps we can afford: several endpoints are
-#   saddles with weak upward curvature (section 4), so its captured-token counts describe where
-#   the flow is, not a local maximum of the energy.
+#   saddles with weak upward curvature, and at every endpoint a dead gate hides a direction
+#   that would raise the energy (section 4). Its captured-token counts describe where the
+#   gradient flow goes, not a local maximum of the energy: what ReLU learns here is decided by
+#   its gates along the way (our reading of this measurement, not a statement of the paper).
 #
 # ## Claims
 #
@@ -909,6 +925,15 @@ checks.implementation(
     threshold=0,
     threshold_source="a converged local maximum has none: the positive control of the saddle test below",
 )
+checks.identity(
+    "population, ReLU: energy change from moving the endpoints' live filters onto the orthant (min over inits)",
+    "T2.5",
+    measured=(dead_gain.energy_projected - dead_gain.energy).min().item(),
+    op=">=",
+    threshold=-1e-12,
+    threshold_source="derived: zeroing dead weights and renormalizing scales every live hidden value up "
+    "(float64 round-off)",
+)
 checks.implementation(
     "population, ReLU: (init, RF) pairs whose captured-token count changed over the second half of the run",
     "T2.5",
@@ -985,6 +1010,15 @@ checks.finding(
     expected=f"at the linear run's level ({pop_runs['linear'].flow.grad_norm[-1].max().item():.1e})",
     note="not reached: some endpoints are saddles (next finding); at the others the remaining gradient sits on "
     "filters with a small top-layer weight (slow first-order ascent)",
+)
+checks.finding(
+    "population, ReLU: largest first-order gain of switching on a dead (filter, token) weight",
+    "T2.5",
+    per_seed=dead_gain.gain,
+    expected="0 at a local maximum of the ReLU energy",
+    note="positive at every endpoint, far above the remaining gradient: a token that a live filter ignores "
+    "would raise E if switched on, but ReLU's gradient is 0 on a dead gate, so the flow cannot see it. What "
+    "the ReLU flow converges towards is fixed by its gates, not a maximum of the energy",
 )
 checks.finding(
     "population, ReLU: endpoints that are saddles (an upward direction of the Riemannian Hessian)",

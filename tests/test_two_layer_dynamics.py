@@ -335,3 +335,40 @@ def test_riemannian_hessian_spectrum_finds_upward_directions_away_from_a_maximum
     pop, w, v, slope = _instance(inits=(1,))
     spectrum = tld.riemannian_hessian_spectrum(w, v, pop, slope)
     assert (spectrum.amax(-1) > 1e-6 * spectrum.abs().amax(-1)).all()
+
+
+def test_dead_token_gain_is_the_one_sided_derivative_and_projection_does_not_lower_energy():
+    """After a ReLU flow: moving onto the orthant keeps or raises E, and the reported gain is the
+    finite-difference slope of the ReLU energy when the best dead weight is switched on."""
+    pop, w, v, slope = _instance(activations=("relu",), inits=(1, 2, 3), filters=3, out=4)
+    traj = tld.integrate_flow(pop, w, v, slope, steps=400, dt=0.5, record_every=400)
+    w, v = traj.first[-1], traj.top[-1]
+    result = tld.dead_token_gain(w, v, pop)
+    assert torch.allclose(result.energy, traj.energy[-1], rtol=1e-12)
+    assert (result.energy_projected >= result.energy - 1e-12).all()
+    assert (w < 0).any()  # the flow leaves dead weights negative
+    live = (w > 0).any(-1, keepdim=True)
+    w_proj = torch.where(live, tld.normalize_constraints(w.clamp(min=0), v)[0], w)
+    eps = 1e-7
+    checked = 0
+    for r in range(w.shape[0]):
+        if result.gain[r] <= 0:
+            continue
+        _, grad_linear, _ = tld.riemannian_gradient(w_proj, v, pop, torch.ones(w.shape[0], dtype=F64))
+        candidate = live[r] & (w_proj[r] == 0)
+        scores = torch.where(candidate, grad_linear[r], torch.full_like(grad_linear[r], -math.inf))
+        k, m, t = (int(i) for i in torch.unravel_index(scores.argmax(), scores.shape))
+        bumped = w_proj.clone()
+        bumped[r, k, m, t] = eps
+        bumped, _ = tld.normalize_constraints(bumped, v)
+        energy = tld.population_energy(bumped, v, pop, slope)
+        base = tld.population_energy(w_proj, v, pop, slope)
+        assert ((energy[r] - base[r]) / eps).item() == pytest.approx(result.gain[r].item(), rel=1e-4)
+        checked += 1
+    assert checked >= 1
+
+
+def test_dead_token_gain_needs_one_hot_embeddings():
+    pop, w, v, slope = _instance(activations=("relu",), inits=(1,))
+    with pytest.raises(ValueError, match="one-hot"):
+        tld.dead_token_gain(w, v, tld.TokenPopulation(pop.tok1, pop.tok2, pop.prob, 2 * pop.embeddings, pop.plus))
