@@ -42,7 +42,8 @@ def skip_slow_optional_imports() -> None:
 
 
 def clean_notebook(nb) -> None:
-    """Remove what changes on every run: papermill/nbclient timings, run metadata, random cell ids.
+    """Remove what changes on every run: papermill/nbclient timings, run metadata, random cell ids,
+    and how printed text happened to be split into stream messages.
 
     Cell ids become a hash of the cell's position and source, so unchanged code keeps them.
     """
@@ -53,8 +54,36 @@ def clean_notebook(nb) -> None:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
+            cell.outputs = coalesce_streams(cell.get("outputs", []))
+            for out in cell.outputs:
                 out.get("metadata", {}).pop("execution", None)
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same stream (stdout, stderr) into one.
+
+    The kernel flushes printed text in pieces whose boundaries depend on timing, so the same
+    prints can arrive as one stream output or several; joined, the notebook is the same bytes
+    on every run. Other outputs, and streams separated by them, are kept as they are.
+    """
+    merged: list = []
+    for out in outputs:
+        last = merged[-1] if merged else None
+        if (
+            out.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == out.get("name")
+        ):
+            last["text"] = _text(last["text"]) + _text(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
+def _text(text) -> str:
+    """Stream text as one string (nbformat may hold it as a list of lines)."""
+    return "".join(text) if isinstance(text, list) else text
 
 
 def error_text(exc: BaseException) -> str:
