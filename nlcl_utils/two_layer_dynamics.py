@@ -568,8 +568,9 @@ def dead_token_gain(first: Tensor, top: Tensor, pop: TokenPopulation) -> DeadTok
 
     One-hot embeddings only: the pre-activation of filter (k, m) on token t is its weight
     ``w_km[t]``, so a negative weight is a dead gate and E depends on it only through the filter's
-    norm. Setting negative weights to 0 (and renormalizing) therefore keeps every live hidden
-    value's direction and cannot lower E. On the orthant ``relu(W) = W``, so the one-sided
+    norm. Setting negative weights to 0 (and renormalizing) scales the filter's live hidden values
+    up; whether E rises with them depends on the point (it does near the flow's endpoints, where
+    the notebook reports the change). On the orthant ``relu(W) = W``, so the one-sided
     derivative of E along ``+e_t`` at a zero weight is the *linear* network's Riemannian gradient
     component there (the tangent projection vanishes since ``w[t] = 0``). A positive value
     means the point is not a local maximum of the ReLU energy, although the ReLU gradient (gate 0)

@@ -338,8 +338,9 @@ def test_riemannian_hessian_spectrum_finds_upward_directions_away_from_a_maximum
 
 
 def test_dead_token_gain_is_the_one_sided_derivative_and_projection_does_not_lower_energy():
-    """After a ReLU flow: moving onto the orthant keeps or raises E, and the reported gain is the
-    finite-difference slope of the ReLU energy when the best dead weight is switched on."""
+    """After a ReLU flow: the reported gain is the finite-difference slope of the ReLU energy when
+    the best dead weight is switched on (and, at these endpoints, moving onto the orthant does
+    not lower E: measured here, not a general law)."""
     pop, w, v, slope = _instance(activations=("relu",), inits=(1, 2, 3), filters=3, out=4)
     traj = tld.integrate_flow(pop, w, v, slope, steps=400, dt=0.5, record_every=400)
     w, v = traj.first[-1], traj.top[-1]
