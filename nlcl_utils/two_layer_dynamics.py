@@ -55,6 +55,11 @@ pushed along the same directions and end parallel (the top direction); with ReLU
 become the *gated* covariances of
 ``x~_km = 1[w_km^T x_k > 0] x_k``, different per filter, and the filters can lock onto
 different tokens. Everything is float64.
+
+What the flow reaches: :func:`riemannian_hessian_spectrum` (upward directions within the gate
+pattern), :func:`dead_token_gain` (ascent directions hidden behind closed gates, one-hot tokens)
+and :func:`polish_within_gates` (Newton steps inside the gate pattern: the ReLU flow's last
+stretch is too slow to integrate, see its docstring).
 """
 
 from __future__ import annotations
@@ -563,6 +568,13 @@ class DeadTokenGain:
     dead_filters: Tensor
 
 
+def _require_one_hot(pop: TokenPopulation, caller: str) -> None:
+    """Raise ValueError unless the embeddings are one-hot (token t's pre-activation is weight t)."""
+    eye = torch.eye(pop.embeddings.shape[1], dtype=pop.embeddings.dtype)
+    if pop.embeddings.shape[1] != pop.embeddings.shape[2] or not bool((pop.embeddings == eye).all()):
+        raise ValueError(f"pop: {caller} needs one-hot embeddings (pre-activation = filter weight)")
+
+
 def dead_token_gain(first: Tensor, top: Tensor, pop: TokenPopulation) -> DeadTokenGain:
     """Would switching on a dead (filter, token) weight raise a ReLU network's energy? Per replica.
 
@@ -578,9 +590,7 @@ def dead_token_gain(first: Tensor, top: Tensor, pop: TokenPopulation) -> DeadTok
     """
     _check_net(first, top, pop.embeddings)
     r = first.shape[0]
-    eye = torch.eye(pop.embeddings.shape[1], dtype=pop.embeddings.dtype)
-    if pop.embeddings.shape[1] != pop.embeddings.shape[2] or not bool((pop.embeddings == eye).all()):
-        raise ValueError("pop: dead_token_gain needs one-hot embeddings (pre-activation = filter weight)")
+    _require_one_hot(pop, "dead_token_gain")
     relu, linear = torch.zeros(r, dtype=F64), torch.ones(r, dtype=F64)
     w, v = normalize_constraints(first.to(F64), top.to(F64))
     cov = cross_covariance_table(pop)
@@ -592,6 +602,98 @@ def dead_token_gain(first: Tensor, top: Tensor, pop: TokenPopulation) -> DeadTok
     candidates = live & (w_proj == 0)
     gain = torch.where(candidates, grad_linear, torch.zeros_like(grad_linear)).clamp(min=0).flatten(1).amax(1)
     return DeadTokenGain(energy, energy_projected, gain, (~live).flatten(1).sum(1))
+
+
+@dataclass
+class PolishedPoint:
+    """:func:`polish_within_gates` per replica.
+
+    first [R, K, M, d]; top [R, out, K*M]; energy [R]; grad_norm [R] (Riemannian gradient, filters
+    and top together); iterations: Newton iterations run (the batch stops when every replica is
+    below ``tol``); gates_kept [R] bool: no weight opened or closed a gate during the polish.
+    """
+
+    first: Tensor
+    top: Tensor
+    energy: Tensor
+    grad_norm: Tensor
+    iterations: int
+    gates_kept: Tensor
+
+
+def polish_within_gates(
+    first: Tensor,
+    top: Tensor,
+    pop: TokenPopulation,
+    slope: Tensor,
+    max_iter: int = 30,
+    tol: float = 1e-13,
+    rcond: float = 1e-9,
+) -> PolishedPoint:
+    """Finish a flow's convergence with Newton steps inside its ReLU gate pattern (float64).
+
+    One-hot tokens only; slope 0 (ReLU) or 1 (linear) per replica. Why it is needed: on a live ReLU
+    filter (one with a positive weight) each negative weight is a closed gate that only costs norm;
+    the flow shrinks it by the factor ``1 - dt g.w`` per step (``g.w``: the filter's gradient
+    along itself) and never reopens it, so the flow's limit has it at 0 — but on a filter with a
+    small top-layer weight ``g.w`` is tiny, and this decay, with the equally slow motion of such a
+    filter's open weights, is the flow's slow tail. The polish first sets those negative weights to
+    0 (renormalizing the filter; filters with no positive weight are left as they are); the energy
+    is then smooth in the open weights and the top layer, and Newton steps on the Riemannian
+    Hessian restricted to them converge there. Zero weights are held at exactly 0: any positive
+    step, however small, would open a gate. A weight that would close is clamped at 0 and reported
+    in ``gates_kept``.
+
+    The step is ``sum_i q_i q_i^T g / |lambda_i|`` over the Hessian's eigenpairs with
+    ``|lambda_i| > rcond * max |lambda|`` (uphill in every direction; the constraints' normal
+    directions and the energy's symmetries, with lambda = 0, are left alone), capped at norm 1.
+    Newton converges to a nearby critical point; whether it is a maximum within the gates is
+    for :func:`riemannian_hessian_spectrum` to say.
+    """
+    _check_net(first, top, pop.embeddings, slope)
+    if not bool(((slope == 0) | (slope == 1)).all()):
+        raise ValueError(f"slope: polish_within_gates supports ReLU (0) or linear (1) replicas, got {slope.tolist()}")
+    _require_one_hot(pop, "polish_within_gates")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError(f"max_iter: must be an integer >= 0, got {max_iter!r}")
+    for name, value in (("tol", tol), ("rcond", rcond)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
+    relu = (slope == 0).view(-1, 1, 1, 1)
+    w, v = normalize_constraints(first.to(F64), top.to(F64))
+    live = (w > 0).any(-1, keepdim=True)
+    w = torch.where(relu & live, normalize_constraints(w.clamp(min=0), v)[0], w)
+    movable = ~relu | (w > 0)  # [R, K, M, d]: weights Newton may move (ReLU: the open gates)
+    gates_kept = torch.ones(w.shape[0], dtype=torch.bool)
+    cov = cross_covariance_table(pop)
+    n_first = w[0].numel()
+    iterations = 0
+    while True:
+        energy, gw, gv = riemannian_gradient(w, v, pop, slope, cov)
+        grad = torch.cat([gw.flatten(1), gv.flatten(1)], 1)
+        grad_norm = grad.norm(dim=1)
+        active = (grad_norm > tol).nonzero().flatten().tolist()
+        if not active or iterations == max_iter:
+            break
+        iterations += 1
+        step = torch.zeros_like(grad)
+        for index in active:
+            hess = riemannian_hessian(
+                w[index : index + 1], v[index : index + 1], population_slice(pop, index), slope[index : index + 1]
+            )[0]
+            lam, vecs = torch.linalg.eigh(hess)
+            keep = lam.abs() > rcond * lam.abs().max()
+            inverse = torch.where(keep, 1 / lam.abs().clamp(min=torch.finfo(F64).tiny), torch.zeros_like(lam))
+            step[index] = vecs @ (inverse * (vecs.T @ grad[index]))
+        step[:, :n_first] *= movable.flatten(1)
+        step = step / step.norm(dim=1, keepdim=True).clamp(min=1.0)
+        w_new = w + step[:, :n_first].view_as(w)
+        closed = relu & movable & (w_new <= 0)
+        gates_kept &= ~closed.flatten(1).any(1)
+        movable &= ~closed
+        w_new = torch.where(closed, torch.zeros_like(w_new), w_new)
+        w, v = normalize_constraints(w_new, v + step[:, n_first:].view_as(v))
+    return PolishedPoint(w, v, energy, grad_norm, iterations, gates_kept)
 
 
 @dataclass

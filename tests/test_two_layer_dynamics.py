@@ -373,3 +373,42 @@ def test_dead_token_gain_needs_one_hot_embeddings():
     pop, w, v, slope = _instance(activations=("relu",), inits=(1,))
     with pytest.raises(ValueError, match="one-hot"):
         tld.dead_token_gain(w, v, tld.TokenPopulation(pop.tok1, pop.tok2, pop.prob, 2 * pop.embeddings, pop.plus))
+
+
+def test_polish_within_gates_lands_where_the_relu_flow_converges():
+    """Newton inside the gate pattern of an early flow state reaches the point that the plain flow
+    reaches thousands of steps later (here the flow converges in affordable time), at round-off."""
+    pop, w, v, slope = _instance(activations=("relu",), inits=(1, 3), filters=3, out=4)
+    early = tld.integrate_flow(pop, w, v, slope, steps=300, dt=0.5, record_every=300)
+    polished = tld.polish_within_gates(early.first[-1], early.top[-1], pop, slope)
+    assert (polished.grad_norm <= 1e-13).all() and polished.gates_kept.all()
+    assert 1 <= polished.iterations <= 30
+    late = tld.integrate_flow(pop, w, v, slope, steps=5000, dt=0.5, record_every=5000)
+    assert (late.first[-1] - polished.first).flatten(1).norm(dim=1).max() <= 1e-6
+    assert torch.allclose(late.energy[-1], polished.energy, rtol=0, atol=1e-10)
+    assert ((polished.first > 0) == (late.first[-1] > 0)).all()  # the same gates
+    again = tld.polish_within_gates(polished.first, polished.top, pop, slope)
+    assert again.iterations == 0 and torch.equal(again.first, polished.first)
+
+
+def test_polish_within_gates_leaves_a_converged_linear_flow_in_place():
+    pop, w, v, slope = _instance(activations=("linear",), inits=(1, 2), filters=3, out=4)
+    flow = tld.integrate_flow(pop, w, v, slope, steps=3000, dt=0.2, record_every=3000)
+    assert flow.grad_norm[-1].max() <= 1e-8
+    polished = tld.polish_within_gates(flow.first[-1], flow.top[-1], pop, slope)
+    assert (polished.grad_norm <= 1e-13).all()
+    assert (polished.first - flow.first[-1]).abs().max() <= 1e-6
+    assert torch.allclose(polished.energy, flow.energy[-1], rtol=0, atol=1e-12)
+
+
+def test_polish_within_gates_errors():
+    pop, w, v, slope = _instance(activations=("relu",), inits=(1,))
+    with pytest.raises(ValueError, match="slope"):
+        tld.polish_within_gates(w, v, pop, torch.full_like(slope, 0.1))
+    scaled = tld.TokenPopulation(pop.tok1, pop.tok2, pop.prob, 2 * pop.embeddings, pop.plus)
+    with pytest.raises(ValueError, match="one-hot"):
+        tld.polish_within_gates(w, v, scaled, slope)
+    with pytest.raises(ValueError, match="max_iter"):
+        tld.polish_within_gates(w, v, pop, slope, max_iter=-1)
+    with pytest.raises(ValueError, match="tol"):
+        tld.polish_within_gates(w, v, pop, slope, tol=0.0)
