@@ -632,17 +632,17 @@ def polish_within_gates(
 ) -> PolishedPoint:
     """Finish a flow's convergence with Newton steps inside its ReLU gate pattern (float64).
 
-    One-hot tokens only; slope 0 (ReLU) or 1 (linear) per replica. Why it is needed: on a live ReLU
-    filter (one with a positive weight) each negative weight is a closed gate that only costs norm;
-    the flow shrinks it by the factor ``1 - dt g.w`` per step (``g.w``: the filter's gradient
-    along itself) and never reopens it, so the flow's limit has it at 0 — but on a filter with a
-    small top-layer weight ``g.w`` is tiny, and this decay, with the equally slow motion of such a
-    filter's open weights, is the flow's slow tail. The polish first sets those negative weights to
-    0 (renormalizing the filter; filters with no positive weight are left as they are); the energy
-    is then smooth in the open weights and the top layer, and Newton steps on the Riemannian
-    Hessian restricted to them converge there. Zero weights are held at exactly 0: any positive
-    step, however small, would open a gate. A weight that would close is clamped at 0 and reported
-    in ``gates_kept``.
+    One-hot tokens only; slope 0 (ReLU) or 1 (linear) per replica. Why it is needed: a ReLU weight
+    with no gradient of its own (``g[t] = 0``: a closed gate, i.e. a negative weight, or a token
+    with no covariance) moves only through the filter's normalization, ``dw[t]/dt = -(g.w) w[t]``
+    (``g.w``: the filter's gradient along itself), so on a filter with ``g.w > 0`` the flow takes
+    it to 0 and never past it — but on a filter with a small top-layer weight ``g.w`` is tiny, and
+    this decay, with the equally slow motion of such a filter's open weights, is the flow's slow
+    tail. The polish first sets those weights to 0 (renormalizing the filter; filters with
+    ``g.w <= 0`` are left as they are); the energy is then smooth in the open weights and the top
+    layer, and Newton steps on the Riemannian Hessian restricted to them converge there. Zero
+    weights are held at exactly 0: any positive step, however small, would open a gate. A weight
+    that would close is clamped at 0 and reported in ``gates_kept``.
 
     The step is ``sum_i q_i q_i^T g / |lambda_i|`` over the Hessian's eigenpairs with
     ``|lambda_i| > rcond * max |lambda|`` (uphill in every direction; the constraints' normal
@@ -661,11 +661,13 @@ def polish_within_gates(
             raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
     relu = (slope == 0).view(-1, 1, 1, 1)
     w, v = normalize_constraints(first.to(F64), top.to(F64))
-    live = (w > 0).any(-1, keepdim=True)
-    w = torch.where(relu & live, normalize_constraints(w.clamp(min=0), v)[0], w)
+    cov = cross_covariance_table(pop)
+    w_req = w.clone().requires_grad_(True)
+    (grad_raw,) = torch.autograd.grad(population_energy(w_req, v, pop, slope, cov).sum(), w_req)
+    shrinking = relu & ((grad_raw * w).sum(-1, keepdim=True) > 0) & (grad_raw == 0)  # the flow takes these to 0
+    w = normalize_constraints(torch.where(shrinking, torch.zeros_like(w), w), v)[0]
     movable = ~relu | (w > 0)  # [R, K, M, d]: weights Newton may move (ReLU: the open gates)
     gates_kept = torch.ones(w.shape[0], dtype=torch.bool)
-    cov = cross_covariance_table(pop)
     n_first = w[0].numel()
     iterations = 0
     while True:

@@ -412,3 +412,18 @@ def test_polish_within_gates_errors():
         tld.polish_within_gates(w, v, pop, slope, max_iter=-1)
     with pytest.raises(ValueError, match="tol"):
         tld.polish_within_gates(w, v, pop, slope, tol=0.0)
+
+
+def test_polish_within_gates_leaves_filters_the_flow_does_not_shrink():
+    """A filter with every gate closed has no gradient (g.w = 0): the flow never moves it, so neither
+    does the polish, although its weights are negative; every other live filter ends on the orthant."""
+    pop, w, v, slope = _instance(activations=("relu",), inits=(1, 3), filters=3, out=4)
+    flow = tld.integrate_flow(pop, w, v, slope, steps=300, dt=0.5, record_every=300)
+    w, v = flow.first[-1].clone(), flow.top[-1].clone()
+    w[:, 0, 0] = -torch.tensor([0.6, 0.5, 0.4, 0.3, 0.2], dtype=F64)
+    w[:, 0, 0] /= w[:, 0, 0].norm(dim=-1, keepdim=True)
+    polished = tld.polish_within_gates(w, v, pop, slope)
+    assert torch.equal(polished.first[:, 0, 0], w[:, 0, 0])
+    assert (polished.grad_norm <= 1e-13).all() and polished.gates_kept.all()
+    live = (polished.first > 0).any(-1)
+    assert not (polished.first[live] < 0).any()
