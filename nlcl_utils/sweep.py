@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from nlcl_utils import progress as progress_bars
-from nlcl_utils.processes import available_cores, run_spawned
+from nlcl_utils.processes import check_workers, run_spawned
 from nlcl_utils.train import TokenConfig
 
 CACHE_FORMAT = 1
@@ -477,11 +477,6 @@ def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
 # ----------------------------------------------------------------------------------------------
 
 
-def default_workers() -> int:
-    """Cores this process may use (the local executor's default)."""
-    return available_cores()
-
-
 def _run_submitit(
     batches: list[Batch],
     cache_dir: Path,
@@ -571,9 +566,7 @@ def run_sweep(
         raise ValueError(f"executor: unknown {executor!r}; allowed: {', '.join(EXECUTORS)}")
     if submitit_cluster not in ("slurm", "local"):
         raise ValueError(f"submitit_cluster: unknown {submitit_cluster!r}; allowed: slurm, local")
-    workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers: must be an integer >= 1, got {workers!r}")
+    workers = check_workers(workers)
     options = {**grid.slurm, **check_slurm_options(slurm or {}, "slurm options")}
     cache_dir = Path(cache_dir)
     cached, batches = plan(grid, cache_dir)
