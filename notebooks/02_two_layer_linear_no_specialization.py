@@ -584,14 +584,17 @@ plotting.savefig(fig, FIG_DIR, "rotation_test")
 #
 # **Reaching convergence.** The linear flow reaches round-off in a few thousand steps; the ReLU
 # flow does not: its gradient norm decays like a power law (fitted below over the second half
-# of the run, with the number of steps it would need at that rate). The slow part is known: on a live filter (one with a positive weight) each
-# negative weight is a closed gate that only costs norm, and the flow shrinks it by a factor
-# $1 - \mathrm{dt}\,(g\cdot w)$ per step without ever reopening it; on a filter whose top-layer
-# weight is small, $g\cdot w$ is tiny and so is the motion of its open weights. So after
-# `pop_relu_steps` steps we finish the job with `two_layer_dynamics.polish_within_gates`: set
-# those negative weights to 0 (where the flow takes them), then Newton steps on the Riemannian
-# Hessian restricted to the open weights and the top layer, where the energy is smooth; zero
-# weights stay exactly 0, since any positive step would open a gate. The predictions for this
+# of the run, with the number of steps it would need at that rate). Where the slowness comes
+# from (our analysis, not the paper's): a weight with no gradient of its own — a closed gate
+# (a negative weight), or a token with no covariance — moves only through its filter's
+# normalization; the flow shrinks it by a factor $1 - \mathrm{dt}\,(g\cdot w)$ per step
+# ($g\cdot w$: the filter's gradient along itself) and never past 0. On a filter whose
+# top-layer weight is small, $g\cdot w$ is tiny, and so is the motion of its open weights. So
+# after `pop_relu_steps` steps we finish the job with `two_layer_dynamics.polish_within_gates`:
+# set those weights to 0 (where the flow takes them, on filters with $g\cdot w > 0$), then
+# Newton steps on the Riemannian Hessian restricted to the open weights and the top layer,
+# where the energy is smooth; zero weights stay exactly 0, since any positive step would open a
+# gate. The predictions for this
 # step, checked below: the gradient norm drops to the linear run's level or lower, no gate
 # opens or closes, the energy does not drop, what the flow computes (each RF's map from tokens
 # to outputs, $\sum_m V_{:,km}\,h(w_{km}^\top e_t)$) gets closer to the polished point's as the
@@ -809,8 +812,8 @@ plotting.savefig(fig, FIG_DIR, "population_dynamics")
 # apart. Linear: all filters converge to one direction (dashed → 1), a mixture rather than a
 # token — the collapse the rank-one top layer forces. Bottom left: the linear flow reaches
 # round-off; the ReLU flow's gradient norm decays much more slowly, and the distance of its RF
-# maps to the polished point's (dashed) shrinks steadily as it runs: the flow is heading there. The star is
-# the polished gradient norm, at or below the linear flow's. At the flow's endpoint the
+# maps to the polished point's (dashed) shrinks steadily as it runs: the flow is heading
+# there. The star is the polished gradient norm, at or below the linear flow's. At the flow's endpoint the
 # Hessian still finds upward directions for some inits (weak curvature, printed above): the
 # flow had not yet left the neighbourhood of those saddles, and the remaining gradient sits on
 # filters with a small top-layer weight (printed above). At the polished points there is no
