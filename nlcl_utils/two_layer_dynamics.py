@@ -499,9 +499,10 @@ def riemannian_gradient(
     return energy.detach(), gw.detach(), gv.detach()
 
 
-def population_slice(pop: TokenPopulation, index: int) -> TokenPopulation:
-    """Replica ``index`` of ``pop`` as a one-replica population."""
-    return TokenPopulation(*(getattr(pop, f.name)[index : index + 1] for f in dataclasses.fields(pop)))
+def population_slice(pop: TokenPopulation, index: int | Sequence[int]) -> TokenPopulation:
+    """Replica ``index`` of ``pop`` as a one-replica population, or replicas ``[i, j, ...]`` in that order."""
+    rows = [index] if isinstance(index, int) else list(index)
+    return TokenPopulation(*(getattr(pop, f.name)[rows] for f in dataclasses.fields(pop)))
 
 
 def _energy_of_raw(z: Tensor, shapes: tuple, pop: TokenPopulation, slope: Tensor, cov: Tensor) -> Tensor:
@@ -678,15 +679,13 @@ def polish_within_gates(
         if not active or iterations == max_iter:
             break
         iterations += 1
+        lam, vecs = torch.linalg.eigh(
+            riemannian_hessian(w[active], v[active], population_slice(pop, active), slope[active])
+        )
+        keep = lam.abs() > rcond * lam.abs().amax(-1, keepdim=True)
+        inverse = torch.where(keep, 1 / lam.abs().clamp(min=torch.finfo(F64).tiny), torch.zeros_like(lam))  # [A, P]
         step = torch.zeros_like(grad)
-        for index in active:
-            hess = riemannian_hessian(
-                w[index : index + 1], v[index : index + 1], population_slice(pop, index), slope[index : index + 1]
-            )[0]
-            lam, vecs = torch.linalg.eigh(hess)
-            keep = lam.abs() > rcond * lam.abs().max()
-            inverse = torch.where(keep, 1 / lam.abs().clamp(min=torch.finfo(F64).tiny), torch.zeros_like(lam))
-            step[index] = vecs @ (inverse * (vecs.T @ grad[index]))
+        step[active] = torch.einsum("apq,aq,abq,ab->ap", vecs, inverse, vecs, grad[active])
         step[:, :n_first] *= movable.flatten(1)
         step = step / step.norm(dim=1, keepdim=True).clamp(min=1.0)
         w_new = w + step[:, :n_first].view_as(w)

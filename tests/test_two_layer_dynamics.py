@@ -427,3 +427,11 @@ def test_polish_within_gates_leaves_filters_the_flow_does_not_shrink():
     assert (polished.grad_norm <= 1e-13).all() and polished.gates_kept.all()
     live = (polished.first > 0).any(-1)
     assert not (polished.first[live] < 0).any()
+
+
+def test_population_slice_takes_one_replica_or_a_list():
+    pop, *_ = _instance(activations=("linear", "relu"), inits=(1, 2))
+    one = tld.population_slice(pop, 2)
+    both = tld.population_slice(pop, [3, 0])
+    assert one.tok1.shape[0] == 1 and torch.equal(one.prob[0], pop.prob[2])
+    assert torch.equal(both.embeddings, pop.embeddings[[3, 0]]) and torch.equal(both.plus[1], pop.plus[0])
