@@ -648,31 +648,51 @@ polished_captured = tld.distinct_selected_tokens(polished_cos.masked_fill(~pop.p
 
 
 def rf_maps(first: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
-    """What the network computes, RF by RF: ``sum_m V[:, km] h(w_km . e_t)`` for every token t, [I, out, K, V]."""
-    table = tld.hidden_table(first, pop.embeddings, relu_run.slope)  # [I, K, M, V]
-    return torch.einsum("iokm,ikmt->iokt", top.unflatten(-1, (KP, MP)), table)
+    """What a ReLU network computes, RF by RF: ``sum_m V[:, km] relu(w_km . e_t)`` for every token t.
+
+    first [..., I, K, M, d], top [..., I, out, K*M] -> [..., I, out, K, V] (any leading dims, e.g. records).
+    """
+    table = torch.relu(torch.einsum("...ikmd,ivd->...ikmv", first, pop.embeddings))
+    return torch.einsum("...iokm,...ikmv->...iokv", top.unflatten(-1, (KP, MP)), table)
 
 
 # [T, I]: how far what the flow computes is from what the polished point computes, and its energy gap
-approach = torch.stack([(rf_maps(w, v) - rf_maps(polished.first, polished.top)).flatten(1).norm(dim=1)
-                        for w, v in zip(relu_run.flow.first, relu_run.flow.top)])  # fmt: skip
+approach = (
+    (rf_maps(relu_run.flow.first, relu_run.flow.top) - rf_maps(polished.first, polished.top)).flatten(2).norm(dim=-1)
+)
 energy_gap = polished.energy - relu_run.flow.energy  # [T, I]
 weight_distance = (relu_run.flow.first[-1] - polished.first).flatten(1).norm(dim=1)  # [I]
-ends = {  # name: (first, top, slope, captured [I, K], effective rank [I, K])
-    "linear": (pop_runs["linear"].flow.first[-1], pop_runs["linear"].flow.top[-1], pop_runs["linear"].slope,
-               pop_runs["linear"].captured[-1], pop_runs["linear"].effective_rank[-1]),
-    "relu": (relu_run.flow.first[-1], relu_run.flow.top[-1], relu_run.slope, relu_run.captured[-1],
-             relu_run.effective_rank[-1]),
-    "relu, polished": (polished.first, polished.top, relu_run.slope, polished_captured,
-                       metrics.effective_rank(polished.first.unsqueeze(0))[0]),
+
+
+@dataclasses.dataclass
+class EndPoint:
+    """Where a population run ends. Shapes: I inits, K RFs, M filters, d dims, out outputs."""
+
+    first: torch.Tensor  # [I, K, M, d]
+    top: torch.Tensor  # [I, out, K*M]
+    slope: torch.Tensor  # [I]
+    energy: torch.Tensor  # [I]
+    grad_norm: torch.Tensor  # [I]
+    captured: torch.Tensor  # [I, K]
+    effective_rank: torch.Tensor  # [I, K]
+
+
+def flow_end(run: PopulationRun) -> EndPoint:
+    """The last recorded state of a flow."""
+    return EndPoint(run.flow.first[-1], run.flow.top[-1], run.slope, run.flow.energy[-1], run.flow.grad_norm[-1],
+                    run.captured[-1], run.effective_rank[-1])  # fmt: skip
+
+
+ends = {
+    "linear": flow_end(pop_runs["linear"]),
+    "relu": flow_end(relu_run),
+    "relu, polished": EndPoint(polished.first, polished.top, relu_run.slope, polished.energy, polished.grad_norm,
+                               polished_captured, metrics.effective_rank(polished.first.unsqueeze(0))[0]),
 }  # fmt: skip
-pair_cos = {name: (end[0] @ end[0].transpose(-1, -2)).abs() for name, end in ends.items()}
-end_energy = {name: tld.population_energy(end[0], end[1], pop, end[2]) for name, end in ends.items()}
-end_grad = {"linear": pop_runs["linear"].flow.grad_norm[-1], "relu": relu_run.flow.grad_norm[-1],
-            "relu, polished": polished.grad_norm}  # fmt: skip
+pair_cos = {name: (end.first @ end.first.transpose(-1, -2)).abs() for name, end in ends.items()}
 pop_final = pd.DataFrame([
-    {"end": name, "init": i, "energy": end_energy[name][i].item(), "grad norm": end_grad[name][i].item(),
-     "eff. rank": end[4][i].mean().item(), "pattern tokens captured": end[3][i].double().mean().item(),
+    {"end": name, "init": i, "energy": end.energy[i].item(), "grad norm": end.grad_norm[i].item(),
+     "eff. rank": end.effective_rank[i].mean().item(), "pattern tokens captured": end.captured[i].double().mean().item(),
      "min |cos| between filters": pair_cos[name][i].amin().item()}
     for name, end in ends.items() for i in pop_inits
 ])  # fmt: skip
@@ -685,7 +705,7 @@ print(f"support {pop.support} points, {KP} RFs x {MP} filters, pattern tokens pe
 print(pop_final.groupby("end", sort=False).agg(lambda v: f"{v.min():.3g} .. {v.max():.3g}").drop(columns="init")
       .to_string())  # fmt: skip
 for name, end in ends.items():
-    print(f"{name:>14}: pattern tokens captured per RF (mean over inits) {end[3].double().mean(0).tolist()} "
+    print(f"{name:>14}: pattern tokens captured per RF (mean over inits) {end.captured.double().mean(0).tolist()} "
           f"of {pop_n_plus.tolist()}")  # fmt: skip
 print(f"ReLU: (init, RF) pairs whose captured-token count changed over the second half of the flow: "
       f"{captured_changes}; from the flow's end to the polished point: {polish_changes}; gates kept by the polish "
@@ -721,7 +741,7 @@ print(f"ReLU flow, end: the filter with the largest gradient has top-layer weigh
 ASCENT_TOL = 1e-8
 ascent = {}
 for name, end in ends.items():
-    spectrum = tld.riemannian_hessian_spectrum(end[0], end[1], pop, end[2])  # [I, P]
+    spectrum = tld.riemannian_hessian_spectrum(end.first, end.top, pop, end.slope)  # [I, P]
     ascent[name] = (spectrum > ASCENT_TOL * spectrum.abs().amax(-1, keepdim=True)).sum(-1)  # [I]
     print(f"{name:>14}: upward directions of the Riemannian Hessian, per init: {ascent[name].tolist()}")
 saddle = ascent["relu"] > 0
