@@ -69,10 +69,11 @@ def _check_features(name: str, *tensors: Tensor) -> None:
 
 
 def _check_tau_eps(tau: float, eps: float) -> None:
-    if not tau > 0:
-        raise ValueError(f"tau: must be > 0, got {tau}")
-    if not eps >= 0:
-        raise ValueError(f"eps: must be >= 0, got {eps}")
+    """tau must be positive with a finite inverse (logits are distances / tau); eps finite and >= 0."""
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0 and math.isfinite(1.0 / tau)):
+        raise ValueError(f"tau: must be a finite number > 0 whose inverse is finite (e.g. 0.01 to 100), got {tau}")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps: must be a finite number >= 0, got {eps}")
 
 
 def pair_distances(f1: Tensor, f2: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,25 +1,45 @@
-"""Claims: measured values against thresholds from the theory, saved as ``claims.json``.
+"""Claims: measured values against thresholds from the theory, each with a verdict, saved as ``claims.json``.
 
 Three kinds of claim, never mixed up in a summary:
 
-* ``prediction`` — would fail if the statement it tests were false (evidence for or against
-  the paper);
+* ``prediction`` — would come out false if the statement it tests were false (evidence for or
+  against the paper). Its verdict is ``holds``, ``refuted`` or ``undecided``; a refuted
+  prediction is a result, recorded as such, and never stops a notebook.
 * ``identity`` — an algebraic identity checked numerically (it cannot fail if the algebra
   is right, whatever the paper says);
 * ``implementation`` — our code agrees with a reference, or a solver reached its tolerance.
 
+Identities and implementation checks are not evidence: their verdict is ``holds`` or
+``fails``, and a failing one means the code is wrong, so :meth:`Claims.finish` raises.
+
 Every claim names the statement it tests (an id of the statement table in
 ``docs/theory.md``, e.g. ``T1.2``) and says in one line where its threshold comes from.
-A stochastic prediction passes its per-seed values: the claim records them, their mean and a
-95% interval, and tests the threshold on the interval bound in the direction of the
-comparison (lower bound for ``>=``/``>``, upper bound for ``<=``/``<``; ``==`` needs every
-seed to equal). A *finding* is a measurement reported against an expectation but not
-asserted (a result that differs from the paper, or is not decided), with its explanation.
 
-A notebook's last cell calls :meth:`Claims.finish` (through ``notebook.setup(...).finish``),
-which prints the predictions first, then the checks, then the findings, writes
-``claims.json`` and raises if any claim failed. A non-finite measured value fails its claim,
-and is written as ``null`` (the JSON stays strict).
+**Intervals.** A stochastic claim passes its per-seed values; the claim records them, their
+mean and a 95% Student t interval of the mean (nominal coverage at 5–16 seeds for roughly
+normal per-seed values; a paired contrast passes its per-seed differences, which makes it a
+paired t interval). The verdict for ``>=``/``>``: *holds* when the whole interval is on the
+threshold's side, *refuted* when the whole interval is on the other side, *undecided* when it
+straddles the threshold (``<=``/``<`` mirrored; ``==`` needs every seed to equal). A single
+measured value (a deterministic computation) holds or is refuted.
+
+**Scale.** A notebook run with reduced parameters (a quick profile) cannot test the paper's
+statements: :class:`Claims` made with ``full_scale=False`` still records every verdict but
+marks its predictions ``reported only`` and leaves them out of the counts.
+
+**Inputs that are not numbers.** A NaN or infinity among the inputs, or no seed at all, makes
+a claim *invalid*: it is written with ``null`` values (the JSON stays strict) and
+:meth:`Claims.finish` raises — a broken computation is neither evidence nor a refutation.
+
+A *finding* is a measurement reported without a threshold written before the run (an
+exploration, or a number whose expectation we cannot state in advance), with its
+explanation. A prediction that did not hold is never a finding.
+
+**Reproduction.** Each claim says how its value may move on another processor (see
+:mod:`nlcl_utils.reproduce`): a round-off bound (an upper bound at a float round-off threshold,
+at most :data:`ROUNDOFF_MAX`) is compared as a bound and printed as one, never as digits; a
+per-seed estimate must fall inside the committed interval; any other value within
+``tolerance`` (relative :data:`DEFAULT_REL_TOL` unless the claim states its own, with the reason).
 """
 
 from __future__ import annotations
@@ -34,13 +54,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
 KINDS = ("prediction", "identity", "implementation")
+PREDICTION_VERDICTS = ("holds", "refuted", "undecided")
+CHECK_VERDICTS = ("holds", "fails")
+INVALID = "invalid"
 STATEMENT_ID = re.compile(r"^T\d+\.\d+$")
 INTERVAL_LEVEL = 0.95
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0
+INTERVAL_METHOD = "95% Student t interval of the mean over seeds"
+# An upper bound whose threshold is at most this is a round-off bound: printed and compared as a
+# bound ("< 1e-10"), never as the residual's digits.
+ROUNDOFF_MAX = 1e-6
+# Relative tolerance across processors for a single (deterministic) value that states none.
+DEFAULT_REL_TOL = 1e-3
+DEFAULT_ABS_TOL = 1e-9
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +103,34 @@ def rounded(value: Any) -> str:
     return f"{value:.3g}"
 
 
+def bound(value: Any, threshold: float) -> str:
+    """A round-off residual as the bound it meets: ``"< 1e-10"``; its digits only when it does not.
+
+    Round-off residuals differ between processors in every digit, so they are printed as the
+    bound they were tested against. A residual above the bound is printed in full with a
+    warning, since it means a check failed.
+    """
+    value = float(_plain(value))
+    if math.isfinite(value) and abs(value) < threshold:
+        return f"< {threshold:.0e}"
+    return f"{value:.2e} (NOT below {threshold:.0e})"
+
+
+def estimate(mean: float, low: float, high: float) -> str:
+    """An estimate with the digits its interval supports: ``"0.48 [0.39, 0.57]"``.
+
+    Rounded to the decimal place of the leading digit of a quarter of the interval's width
+    (an interval ±0.09 prints two decimals, ±0.015 three).
+    """
+    if not all(math.isfinite(v) for v in (mean, low, high)):
+        return f"{rounded(mean)} [{rounded(low)}, {rounded(high)}]"
+    half = (high - low) / 2
+    if half <= 0:
+        return f"{rounded(mean)} [{rounded(low)}, {rounded(high)}]"
+    decimals = max(0, -math.floor(math.log10(half / 2)))
+    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
 def per_seed_values(values: Any, name: str = "per_seed") -> list[float]:
     """A 1-d sequence (list, numpy array, tensor) of numbers as a list of Python floats."""
     if hasattr(values, "detach"):
@@ -85,27 +142,55 @@ def per_seed_values(values: Any, name: str = "per_seed") -> list[float]:
 
 
 def interval(values: Sequence[float], level: float = INTERVAL_LEVEL) -> tuple[float, float, float]:
-    """Mean and a percentile-bootstrap ``level`` interval of the mean: ``(mean, low, high)``.
+    """Mean and the Student t ``level`` interval of the mean: ``(mean, low, high)``.
 
-    Deterministic (fixed resampling seed), so re-running a notebook prints the same numbers.
-    With few seeds (8) the percentile bootstrap is slightly narrower than a t-interval; a
-    threshold that only just passes deserves a look at the per-seed values. Non-finite values
-    give a non-finite mean and interval.
+    One value, or values that are all equal, give ``(mean, mean, mean)`` only when they are
+    all equal; a single value has no spread to estimate, so its interval is infinite. Non-finite
+    values give a NaN interval.
     """
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
-    if data.size == 1 or not np.all(np.isfinite(data)):
-        return mean, mean if data.size == 1 else math.nan, mean if data.size == 1 else math.nan
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    resampled = data[rng.integers(0, data.size, size=(BOOTSTRAP_RESAMPLES, data.size))].mean(axis=1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(resampled, [tail, 1 - tail])
-    return mean, float(low), float(high)
+    if not np.all(np.isfinite(data)):
+        return mean, math.nan, math.nan
+    if data.size == 1:
+        return mean, -math.inf, math.inf
+    sem = float(data.std(ddof=1)) / math.sqrt(data.size)
+    if sem == 0.0:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.5 + level / 2, df=data.size - 1)) * sem
+    return mean, mean - half, mean + half
+
+
+def verdict(kind: str, op: str, threshold: float, measured: float, low=None, high=None, per_seed=None) -> str:
+    """The verdict of a claim (see the module docstring); ``invalid`` for non-finite inputs."""
+    compare = OPS[op]
+    values = [measured] if per_seed is None else per_seed
+    if not values or not all(_finite(v) for v in values):
+        return INVALID
+    if per_seed is None or op == "==":
+        ok = all(compare(v, threshold) for v in values)
+        state = "holds" if ok else "refuted"
+    elif op in (">=", ">"):
+        state = "holds" if compare(low, threshold) else ("refuted" if not compare(high, threshold) else "undecided")
+    else:
+        state = "holds" if compare(high, threshold) else ("refuted" if not compare(low, threshold) else "undecided")
+    if kind != "prediction":
+        return "holds" if state == "holds" else "fails"
+    return state
+
+
+def is_roundoff_bound(claim: dict) -> bool:
+    """Whether a claim (as in claims.json) is a round-off bound, compared and printed as a bound.
+
+    An upper bound (``<=``/``<``) whose positive threshold is at most :data:`ROUNDOFF_MAX`: its
+    value is a residual whose digits are float noise.
+    """
+    return claim["op"] in ("<=", "<") and _is_number(claim["threshold"]) and 0 < claim["threshold"] <= ROUNDOFF_MAX
 
 
 @dataclass
 class Claim:
-    """One asserted claim as written to claims.json (see the module docstring)."""
+    """One claim as written to claims.json (see the module docstring)."""
 
     name: str
     kind: str
@@ -114,14 +199,21 @@ class Claim:
     op: str
     threshold: Any
     measured: Any
-    passed: bool
+    verdict: str
     tested: str  # what was compared: "value", "interval lower bound", "interval upper bound", "every seed"
+    scale: str = "full"  # "full": a test of the statement; "reduced": reported only
     per_seed: list | None = None
     interval: list | None = None
+    tolerance: float | None = None  # absolute tolerance across processors, when the claim states one
+    tolerance_source: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        """Whether this claim counts as a test (a full-scale prediction, or any check)."""
+        return self.kind != "prediction" or self.scale == "full"
 
     def to_json(self) -> dict:
         out = asdict(self)
-        out["pass"] = out.pop("passed")
         out["measured"] = _json_number(out["measured"])
         if out["per_seed"] is not None:
             out["per_seed"] = [_json_number(v) for v in out["per_seed"]]
@@ -132,7 +224,7 @@ class Claim:
 
 @dataclass
 class Finding:
-    """A measurement reported against an expectation, not asserted."""
+    """A measurement reported without a threshold stated before the run."""
 
     name: str
     statement: str
@@ -141,6 +233,8 @@ class Finding:
     note: str
     per_seed: list | None = None
     interval: list | None = None
+    tolerance: float | None = None
+    tolerance_source: str | None = None
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -158,16 +252,31 @@ def _check_text(name: str, value: Any, what: str) -> str:
     return value
 
 
+def _check_tolerance(name: str, tolerance: Any, tolerance_source: Any) -> float | None:
+    if tolerance is None:
+        if tolerance_source is not None:
+            raise ValueError(f"tolerance_source: claim {name!r} gives a source but no tolerance=")
+        return None
+    tolerance = _plain(tolerance)
+    if not _finite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance: claim {name!r} needs a finite number >= 0, got {tolerance!r}")
+    _check_text(name, tolerance_source, "tolerance_source")
+    return float(tolerance)
+
+
 @dataclass
 class Claims:
-    """Collects the claims and findings of one notebook."""
+    """Collects the claims and findings of one notebook (``full_scale``: see the module docstring)."""
 
     notebook: str
+    full_scale: bool = True
     claims: list[Claim] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    _shown: tuple[int, int] = (0, 0)  # claims and findings already printed by show_new
 
     # -- recording -------------------------------------------------------------------------
-    def _record(self, kind, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None):
+    def _record(self, kind, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None,
+                tolerance=None, tolerance_source=None) -> str:  # fmt: skip
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
         if op not in OPS:
@@ -183,42 +292,49 @@ class Claims:
         threshold = _plain(threshold)
         if not _finite(threshold):
             raise ValueError(f"threshold: claim {name!r} needs a finite number, got {threshold!r}")
-        compare = OPS[op]
+        tolerance = _check_tolerance(name, tolerance, tolerance_source)
+        scale = "full" if self.full_scale or kind != "prediction" else "reduced"
         if per_seed is None:
             measured = _plain(measured)
-            ok = _finite(measured) and bool(compare(measured, threshold))
-            claim = Claim(name, kind, statement, threshold_source, op, threshold, measured, ok, "value")
+            if not _is_number(measured):
+                raise ValueError(f"measured: claim {name!r} needs a number, got {measured!r}")
+            state = verdict(kind, op, threshold, measured)
+            claim = Claim(name, kind, statement, threshold_source, op, threshold, measured, state, "value", scale,
+                          tolerance=tolerance, tolerance_source=tolerance_source)  # fmt: skip
         else:
             values = per_seed_values(per_seed, "per_seed")
             mean, low, high = interval(values)
-            finite = all(math.isfinite(v) for v in values)
-            if op == "==":
-                ok, tested = finite and all(compare(v, threshold) for v in values), "every seed"
-            elif op in (">=", ">"):
-                ok, tested = finite and bool(compare(low, threshold)), "interval lower bound"
-            else:
-                ok, tested = finite and bool(compare(high, threshold)), "interval upper bound"
-            claim = Claim(name, kind, statement, threshold_source, op, threshold, mean, ok, tested, values, [low, high])
+            state = verdict(kind, op, threshold, mean, low, high, values)
+            tested = {"==": "every seed", ">=": "interval", ">": "interval"}.get(op, "interval")
+            claim = Claim(name, kind, statement, threshold_source, op, threshold, mean, state, tested, scale,
+                          values, [low, high], tolerance, tolerance_source)  # fmt: skip
         self.claims.append(claim)
-        return claim.passed
+        return claim.verdict
 
-    def prediction(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None) -> bool:
-        """A claim that would fail if ``statement`` were false. Returns whether it holds."""
+    def prediction(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None,
+                   tolerance=None, tolerance_source=None) -> str:  # fmt: skip
+        """A claim that would come out false if ``statement`` were false. Returns its verdict."""
         return self._record("prediction", name, statement, op=op, threshold=threshold,
-                            threshold_source=threshold_source, measured=measured, per_seed=per_seed)  # fmt: skip
+                            threshold_source=threshold_source, measured=measured, per_seed=per_seed,
+                            tolerance=tolerance, tolerance_source=tolerance_source)  # fmt: skip
 
-    def identity(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None) -> bool:
-        """An algebraic identity checked numerically (not evidence for the paper)."""
+    def identity(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None,
+                 tolerance=None, tolerance_source=None) -> str:  # fmt: skip
+        """An algebraic identity checked numerically (not evidence for the paper). Returns its verdict."""
         return self._record("identity", name, statement, op=op, threshold=threshold,
-                            threshold_source=threshold_source, measured=measured, per_seed=per_seed)  # fmt: skip
+                            threshold_source=threshold_source, measured=measured, per_seed=per_seed,
+                            tolerance=tolerance, tolerance_source=tolerance_source)  # fmt: skip
 
-    def implementation(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None) -> bool:
-        """Our code against a reference, or a solver against its tolerance (not evidence)."""
+    def implementation(self, name, statement, *, op, threshold, threshold_source, measured=None, per_seed=None,
+                       tolerance=None, tolerance_source=None) -> str:  # fmt: skip
+        """Our code against a reference, or a solver against its tolerance (not evidence). Returns its verdict."""
         return self._record("implementation", name, statement, op=op, threshold=threshold,
-                            threshold_source=threshold_source, measured=measured, per_seed=per_seed)  # fmt: skip
+                            threshold_source=threshold_source, measured=measured, per_seed=per_seed,
+                            tolerance=tolerance, tolerance_source=tolerance_source)  # fmt: skip
 
-    def finding(self, name, statement, *, expected: str, note: str, measured=None, per_seed=None) -> None:
-        """Record a measurement against an expectation without asserting it."""
+    def finding(self, name, statement, *, expected: str, note: str, measured=None, per_seed=None, tolerance=None,
+                tolerance_source=None) -> None:  # fmt: skip
+        """Record a measurement that has no threshold stated before the run (see the module docstring)."""
         _check_text(name, name, "name")
         if not isinstance(statement, str) or not STATEMENT_ID.match(statement):
             raise ValueError(f"statement: finding {name!r} needs a statement id like 'T1.2', got {statement!r}")
@@ -226,61 +342,109 @@ class Claims:
         _check_text(name, note, "note")
         if any(f.name == name for f in self.findings):
             raise ValueError(f"name: finding {name!r} is recorded twice")
+        if (measured is None) == (per_seed is None):
+            raise ValueError(f"finding {name!r}: give exactly one of measured= (a single value) or per_seed= (values)")
+        tolerance = _check_tolerance(name, tolerance, tolerance_source)
         if per_seed is not None:
             values = per_seed_values(per_seed, "per_seed")
             mean, low, high = interval(values)
-            self.findings.append(Finding(name, statement, mean, expected, note, values, [low, high]))
+            self.findings.append(Finding(name, statement, mean, expected, note, values, [low, high], tolerance,
+                                         tolerance_source))  # fmt: skip
         else:
-            self.findings.append(Finding(name, statement, _plain(measured), expected, note))
+            measured = _plain(measured)
+            if not _is_number(measured):
+                raise ValueError(f"measured: finding {name!r} needs a number, got {measured!r}")
+            self.findings.append(Finding(name, statement, measured, expected, note, None, None, tolerance,
+                                         tolerance_source))  # fmt: skip
 
     # -- results ---------------------------------------------------------------------------
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.claims)
-
     def of_kind(self, *kinds: str) -> list[Claim]:
         return [c for c in self.claims if c.kind in kinds]
 
+    @property
+    def invalid(self) -> list[Claim]:
+        """Claims whose inputs were not all finite numbers, and findings with a non-finite value."""
+        bad = [c for c in self.claims if c.verdict == INVALID]
+        for f in self.findings:
+            values = f.per_seed if f.per_seed is not None else [f.measured]
+            if not all(_finite(v) for v in values):
+                bad.append(f)
+        return bad
+
+    @property
+    def failed_checks(self) -> list[Claim]:
+        return [c for c in self.claims if c.kind != "prediction" and c.verdict == "fails"]
+
+    def counts(self) -> dict[str, int]:
+        """Full-scale predictions per verdict (reduced-scale ones are not tests)."""
+        counted = [c for c in self.of_kind("prediction") if c.scale == "full"]
+        return {v: sum(c.verdict == v for c in counted) for v in PREDICTION_VERDICTS}
+
     def report(self) -> None:
-        """Print predictions, then identity/implementation checks, then findings (rounded, deterministic)."""
+        """Print predictions, then identity/implementation checks, then findings (see :meth:`report_text`)."""
         print(self.report_text())
+
+    def line(self, c: Claim) -> str:
+        """One claim as printed: verdict, statement, name, value (round-off as a bound), comparison."""
+        data = c.to_json()
+        if is_roundoff_bound(data) and c.verdict == "holds":
+            value = f"{c.op} {c.threshold:.0e} (round-off bound)"
+            return f"{c.verdict.upper():<9} {c.statement:<5} {c.name}: {value}"
+        if c.interval is not None:
+            value = f"{estimate(c.measured, *c.interval)} n={len(c.per_seed)}"
+        else:
+            value = rounded(c.measured)
+        suffix = " [reduced run: reported only]" if c.scale == "reduced" else ""
+        return f"{c.verdict.upper():<9} {c.statement:<5} {c.name}: {value} {c.op} {rounded(c.threshold)}{suffix}"
+
+    def finding_line(self, f: Finding) -> str:
+        """One finding as printed: its statement, name, value and what was expected."""
+        value = rounded(f.measured)
+        if f.interval is not None:
+            value = f"{estimate(f.measured, *f.interval)} n={len(f.per_seed)}"
+        return f"NOTE      {f.statement:<5} {f.name}: {value} (expected: {f.expected})"
+
+    def show_new(self) -> None:
+        """Print the claims and findings recorded since the last call, one line each, as in the summary.
+
+        A notebook calls it right under the claims it has just recorded next to their evidence.
+        """
+        claims_done, findings_done = self._shown
+        for line in [self.line(c) for c in self.claims[claims_done:]] + [
+            self.finding_line(f) for f in self.findings[findings_done:]
+        ]:
+            print(line)
+        self._shown = (len(self.claims), len(self.findings))
 
     def report_text(self) -> str:
         lines: list[str] = []
         groups = [
-            ("Predictions (would fail if the statement were false)", self.of_kind("prediction")),
+            ("Predictions (would come out false if the statement were false)", self.of_kind("prediction")),
             ("Identities and implementation checks (not evidence)", self.of_kind("identity", "implementation")),
         ]
         for title, claims in groups:
             if not claims:
                 continue
             lines += [title, "-" * len(title)]
-            width = max(len(c.name) for c in claims)
-            for c in claims:
-                mark = "PASS" if c.passed else "FAIL"
-                value = rounded(c.measured)
-                if c.interval is not None:
-                    value += f" [{rounded(c.interval[0])}, {rounded(c.interval[1])}] n={len(c.per_seed)}"
-                kind = "" if c.kind == "prediction" else f" ({c.kind})"
-                lines.append(f"{mark}  {c.statement:<5} {c.name:<{width}}  {value} {c.op} {rounded(c.threshold)}{kind}")
+            lines += [self.line(c) for c in claims]
             lines.append("")
         if self.findings:
-            title = "Findings (reported, not asserted)"
+            title = "Findings (reported, no threshold stated before the run)"
             lines += [title, "-" * len(title)]
-            width = max(len(f.name) for f in self.findings)
-            for f in self.findings:
-                value = rounded(f.measured)
-                if f.interval is not None:
-                    value += f" [{rounded(f.interval[0])}, {rounded(f.interval[1])}] n={len(f.per_seed)}"
-                lines.append(f"NOTE  {f.statement:<5} {f.name:<{width}}  {value} (expected: {f.expected})")
+            lines += [self.finding_line(f) for f in self.findings]
             lines.append("")
-        n_pred = len(self.of_kind("prediction"))
-        ok_pred = sum(c.passed for c in self.of_kind("prediction"))
-        n_chk = len(self.claims) - n_pred
-        ok_chk = sum(c.passed for c in self.claims) - ok_pred
-        summary = f"{ok_pred}/{n_pred} predictions hold; {ok_chk}/{n_chk} checks hold; {len(self.findings)} findings"
-        lines.append(summary)
+        lines.append(self.summary())
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        counts = self.counts()
+        checks = self.of_kind("identity", "implementation")
+        held = sum(c.verdict == "holds" for c in checks)
+        reduced = sum(c.scale == "reduced" for c in self.of_kind("prediction"))
+        text = f"predictions: {counts['holds']} hold, {counts['refuted']} refuted, {counts['undecided']} undecided"
+        if reduced:
+            text += f" ({reduced} more at reduced scale, reported only)"
+        return text + f"; checks: {held}/{len(checks)} hold; {len(self.findings)} findings"
 
     def to_dict(self) -> dict:
         return {"notebook": self.notebook, "claims": [c.to_json() for c in self.claims],
@@ -293,32 +457,39 @@ class Claims:
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
         return path
 
-    def assert_all(self) -> None:
-        """Raise AssertionError listing every failed claim."""
-        failed = [c for c in self.claims if not c.passed]
-        if failed:
-            lines = [f"{c.statement} {c.name}: measured {c.measured!r} ({c.tested}), needs {c.op} {c.threshold!r}"
-                     for c in failed]  # fmt: skip
-            raise AssertionError("claims failed:\n" + "\n".join(lines))
+    def assert_valid(self) -> None:
+        """Raise AssertionError listing every invalid claim and every failed identity or implementation check.
+
+        A refuted or undecided prediction is a result, not an error: it never raises.
+        """
+        problems = [f"{c.statement} {c.name}: inputs are not all finite numbers (NaN or infinity)"
+                    for c in self.invalid]  # fmt: skip
+        problems += [f"{c.statement} {c.name}: check fails, measured {c.measured!r} ({c.tested}), needs {c.op} "
+                     f"{c.threshold!r}" for c in self.failed_checks]  # fmt: skip
+        if problems:
+            raise AssertionError("claims that are not results:\n" + "\n".join(problems))
 
     def finish(self, out_dir: str | Path) -> None:
-        """Report, save claims.json into ``out_dir``, then raise if any claim failed."""
+        """Report, save claims.json into ``out_dir``, then raise on invalid claims or failed checks."""
         self.report()
         self.save(out_dir)
-        self.assert_all()
+        self.assert_valid()
 
 
-# -- the schema, for tests and the README ---------------------------------------------------
-CLAIM_FIELDS = {"name", "kind", "statement", "threshold_source", "op", "threshold", "measured", "pass", "tested",
-                "per_seed", "interval"}  # fmt: skip
-FINDING_FIELDS = {"name", "statement", "measured", "expected", "note", "per_seed", "interval"}
+# -- the schema, for tests, the README and the reproduction check ---------------------------
+CLAIM_FIELDS = {"name", "kind", "statement", "threshold_source", "op", "threshold", "measured", "verdict", "tested",
+                "scale", "per_seed", "interval", "tolerance", "tolerance_source"}  # fmt: skip
+FINDING_FIELDS = {"name", "statement", "measured", "expected", "note", "per_seed", "interval", "tolerance",
+                  "tolerance_source"}  # fmt: skip
+TESTED = ("value", "interval", "every seed")
 
 
 def schema_errors(data: dict) -> list[str]:
     """Everything wrong with a loaded claims.json (empty list: it follows the schema)."""
     errors = []
-    if set(data) != {"notebook", "claims", "findings"}:
-        errors.append(f"top-level keys {sorted(data)}; expected notebook, claims, findings")
+    if not isinstance(data, dict) or set(data) != {"notebook", "claims", "findings"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        errors.append(f"top-level keys {keys}; expected notebook, claims, findings")
         return errors
     for c in data["claims"]:
         label = f"claim {c.get('name')!r}"
@@ -327,13 +498,19 @@ def schema_errors(data: dict) -> list[str]:
             continue
         if c["kind"] not in KINDS:
             errors.append(f"{label}: kind {c['kind']!r} not in {KINDS}")
+            continue
+        allowed = PREDICTION_VERDICTS if c["kind"] == "prediction" else CHECK_VERDICTS
+        if c["verdict"] not in (*allowed, INVALID):
+            errors.append(f"{label}: verdict {c['verdict']!r} not in {allowed}")
         if not isinstance(c["statement"], str) or not STATEMENT_ID.match(c["statement"]):
             errors.append(f"{label}: statement {c['statement']!r} is not an id like T1.2")
         if not isinstance(c["threshold_source"], str) or not c["threshold_source"].strip():
             errors.append(f"{label}: empty threshold_source")
+        if c["scale"] not in ("full", "reduced"):
+            errors.append(f"{label}: scale {c['scale']!r} is not 'full' or 'reduced'")
         if c["per_seed"] is not None and (c["interval"] is None or len(c["interval"]) != 2):
             errors.append(f"{label}: per-seed values without a 2-number interval")
-        if c["tested"] not in ("value", "interval lower bound", "interval upper bound", "every seed"):
+        if c["tested"] not in TESTED:
             errors.append(f"{label}: tested {c['tested']!r} unknown")
         if (c["per_seed"] is None) != (c["tested"] == "value"):
             errors.append(f"{label}: tested {c['tested']!r} does not match per_seed")

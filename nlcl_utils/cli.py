@@ -1,6 +1,7 @@
 """The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures), ``nlcl tokens ...``
-(train receptive-field networks on the hierarchical token task), ``nlcl readme`` (the README's
-headline tables from claims.json) and ``nlcl site`` (build the static reading version)."""
+(train receptive-field networks on the hierarchical token task), ``nlcl verify`` (did the results
+reproduce here), ``nlcl readme`` (the README's headline tables from claims.json), ``nlcl sweep``
+and ``nlcl site`` (build the static reading version)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
+    "verify": "did it reproduce here? every claim against the committed one: verdict, value, tolerance",
     "readme": "rewrite the README's headline tables from figures/*/claims.json",
     "site": "build the reading version: a static website of the executed notebooks (build/site)",
     "sweep": "run a grid of token-task settings x seeds (cached; local cores or Slurm), export a CSV",
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":
         from nlcl_utils.tokens_cli import main as run
+    elif command == "verify":
+        from nlcl_utils.reproduce import main as run
     elif command == "readme":
         from nlcl_utils.readme import main as run
     elif command == "site":

@@ -12,16 +12,21 @@ and ends with ``nb.finish()``. ``setup``
 * validates the parameters: each parameter's type is inferred from its default in the
   notebook's source ``notebooks/NN_name.py`` (so a papermill override of the wrong type is
   caught), ranges come from ``ranges``; an unknown or misspelled parameter is an error,
-* creates the figure folder (``plotting.figure_dir``) and an empty :class:`claims.Claims`.
+* creates the figure folder (``plotting.figure_dir``) and an empty :class:`claims.Claims`,
+  at full scale (its predictions are tests of the paper's statements) when ``full_scale(params)``
+  says so — by default when every parameter has its default value; a quick profile or other
+  reduced parameters record the same verdicts as *reported only*.
 
-Figures are written as the notebook goes; ``finish`` comes last, so a failing claim still
-leaves every figure on disk to debug with.
+Each claim is recorded right under the figure or paragraph it checks; recording never raises
+for a refuted prediction. ``finish`` comes last: it prints every verdict, writes claims.json and
+raises only for a broken computation (a non-finite input, a failed identity or implementation
+check), so every figure is already on disk to debug with.
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +49,13 @@ class Notebook:
     fig_dir: Path
     claims: claims_module.Claims
 
+    @property
+    def full_scale(self) -> bool:
+        """Whether the predictions are tests of the paper's statements (see the module docstring)."""
+        return self.claims.full_scale
+
     def finish(self) -> None:
-        """Print the claims (predictions first), write claims.json, raise if a claim failed."""
+        """Print the verdicts (predictions first), write claims.json, raise on a broken computation."""
         self.claims.finish(self.fig_dir)
 
 
@@ -61,10 +71,30 @@ def source_defaults(name: str, notebooks_dir: Path | None = None) -> dict[str, A
     return notebook_defaults(name)
 
 
-def setup(name: str, namespace: Mapping[str, Any], ranges: Mapping[str, params_module.Spec] | None = None) -> Notebook:
-    """Prepare notebook ``name`` (see the module docstring); raises ParameterError on bad parameters."""
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
+    return value == default
+
+
+def setup(
+    name: str,
+    namespace: Mapping[str, Any],
+    ranges: Mapping[str, params_module.Spec] | None = None,
+    full_scale: Callable[[types.SimpleNamespace], bool] | None = None,
+) -> Notebook:
+    """Prepare notebook ``name`` (see the module docstring); raises ParameterError on bad parameters.
+
+    ``full_scale``: a function of the validated parameters saying whether this run tests the
+    statements (default: every parameter at its default value).
+    """
     torch.set_num_threads(1)
     plotting.set_theme()
-    specs = params_module.specs_from_defaults(source_defaults(name), ranges)
+    defaults = source_defaults(name)
+    specs = params_module.specs_from_defaults(defaults, ranges)
     values = params_module.validate(namespace, specs)
-    return Notebook(name, values, plotting.figure_dir(name), claims_module.Claims(name))
+    if full_scale is None:
+        at_scale = all(_same(getattr(values, key), default) for key, default in defaults.items())
+    else:
+        at_scale = bool(full_scale(values))
+    return Notebook(name, values, plotting.figure_dir(name), claims_module.Claims(name, full_scale=at_scale))

@@ -7,8 +7,9 @@ The README quotes measured numbers only inside generated blocks, one per noteboo
     ...
     <!-- /headline -->
 
-Only ``prediction`` claims appear (identities and implementation checks are not evidence),
-with their findings listed below the table. ``nlcl readme`` rewrites the blocks in place
+Every ``prediction`` claim appears with its verdict (holds, refuted or undecided) and a line
+counts them; identities and implementation checks are not evidence and are only counted. The
+findings are listed below the table. ``nlcl readme`` rewrites the blocks in place
 (``make figures`` runs it after regenerating), and a test checks that the committed README
 equals what this module renders, so the README cannot drift from the outputs.
 """
@@ -21,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from nlcl_utils.claims import rounded
+from nlcl_utils.claims import PREDICTION_VERDICTS, estimate, rounded
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
@@ -30,11 +31,13 @@ BLOCK = re.compile(r"(<!-- headline:(?P<name>[0-9]{2}_[A-Za-z0-9_]+) -->\n)(?P<b
 
 
 def _value(entry: dict) -> str:
-    text = rounded(entry["measured"]) if entry["measured"] is not None else "non-finite"
+    if entry["measured"] is None:
+        return "non-finite"
     if entry.get("interval"):
         low, high = entry["interval"]
-        text += f" [{rounded(low)}, {rounded(high)}], {len(entry['per_seed'])} seeds"
-    return text
+        low, high = (float("-inf") if low is None else low), (float("inf") if high is None else high)
+        return f"{estimate(entry['measured'], low, high)}, {len(entry['per_seed'])} seeds"
+    return rounded(entry["measured"])
 
 
 def _cell(text: str) -> str:
@@ -53,16 +56,20 @@ def render(name: str, figures_dir: Path = FIGURES) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for c in predictions:
-        verdict = "holds" if c["pass"] else "**fails**"
-        tested = "" if c["tested"] == "value" else f" ({c['tested']})"
+        verdict = c["verdict"] if c["verdict"] == "holds" else f"**{c['verdict']}**"
+        if c["scale"] != "full":
+            verdict += " (reduced run: reported only)"
         lines.append(
-            f"| {c['statement']} | {_cell(c['name'])} | {_value(c)} | {c['op']} {rounded(c['threshold'])}{tested} "
-            f"| {verdict} |"
+            f"| {c['statement']} | {_cell(c['name'])} | {_value(c)} | {c['op']} {rounded(c['threshold'])} | {verdict} |"
         )
-    checks = len(data["claims"]) - len(predictions)
+    checks = [c for c in data["claims"] if c["kind"] != "prediction"]
+    counted = [c for c in predictions if c["scale"] == "full"]
+    words = {"holds": "hold"}
+    counts = ", ".join(f"{sum(c['verdict'] == v for c in counted)} {words.get(v, v)}" for v in PREDICTION_VERDICTS)
     lines.append("")
     lines.append(
-        f"{len(predictions)} predictions; {checks} identity and implementation checks "
+        f"{len(counted)} predictions: {counts}; "
+        f"{sum(c['verdict'] == 'holds' for c in checks)}/{len(checks)} identity and implementation checks hold "
         f"(all in `figures/{name}/claims.json`)."
     )
     if data["findings"]:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from nlcl_utils import publish, run_notebook
+from nlcl_utils import publish, reproduce, run_notebook
 from nlcl_utils.processes import available_cores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -201,9 +201,11 @@ def manifest_entry(parameters: dict, figure_dir: Path) -> dict:
         "parameters": parameters,
         "versions": package_versions(),
         "figures": {p.name: sha256(p) for p in sorted(figure_dir.iterdir()) if p.suffix in (".png", ".pdf")},
+        "machine": reproduce.machine(),
         "claims": claims["claims"] if claims else [],
         "findings": claims.get("findings", []) if claims else [],
-        "all_claims_pass": bool(claims) and all(c["pass"] for c in claims["claims"]),
+        "checks_hold": bool(claims)
+        and all(c["verdict"] == "holds" for c in claims["claims"] if c["kind"] != "prediction"),
     }
 
 
@@ -213,35 +215,6 @@ def manifest_text(current: Path, entries: dict[str, dict]) -> str:
     manifest["notebooks"].update(entries)
     manifest["notebooks"] = dict(sorted(manifest["notebooks"].items()))
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-
-
-def claims_differences(committed: dict, executed: dict) -> list[str]:
-    """How a committed claims.json differs from the one an execution of the notebook wrote.
-
-    Compares every claim and finding by name, field by field (a changed value, a claim deleted
-    or added); an empty list means they agree exactly.
-    """
-    problems = []
-    if committed.get("notebook") != executed.get("notebook"):
-        problems.append(f"notebook {committed.get('notebook')!r} != {executed.get('notebook')!r}")
-    for section in ("claims", "findings"):
-        ours = {c.get("name"): c for c in committed.get(section, [])}
-        theirs = {c.get("name"): c for c in executed.get(section, [])}
-        for name in sorted(set(ours) | set(theirs), key=str):
-            if name not in ours:
-                problems.append(f"{section[:-1]} {name!r}: missing from the committed file")
-            elif name not in theirs:
-                problems.append(f"{section[:-1]} {name!r}: committed, but the notebook does not report it")
-            else:
-                for key in sorted(set(ours[name]) | set(theirs[name])):
-                    if ours[name].get(key) != theirs[name].get(key):
-                        problems.append(
-                            f"{section[:-1]} {name!r}: {key} committed {ours[name].get(key)!r}, "
-                            f"executed {theirs[name].get(key)!r}"
-                        )
-        if [c.get("name") for c in committed.get(section, [])] != [c.get("name") for c in executed.get(section, [])]:
-            problems.append(f"{section}: not in the order the notebook reports them")
-    return problems
 
 
 def _git_commit(root: Path) -> str | None:
@@ -499,6 +472,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _folder_name(text: str) -> str:
+    if not text or text in (".", "..") or "/" in text or os.sep in text or text in ("committed", "default"):
+        raise argparse.ArgumentTypeError(
+            f"expected a plain folder name (no '/', not 'committed' or 'default'), got {text!r}"
+        )
+    return text
+
+
 def default_jobs() -> int:
     """One notebook per core this process may use."""
     return available_cores()
@@ -539,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=_positive_int, default=1800, help="per-cell timeout in seconds (default 1800)"
     )
+    parser.add_argument(
+        "--into",
+        metavar="NAME",
+        type=_folder_name,
+        help="write under build/NAME/ instead of the committed tree or build/<profile>/ "
+        "(e.g. re-run the default parameters without touching the committed outputs)",
+    )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)  # tests: a throw-away tree
     return parser
 
@@ -561,6 +549,8 @@ def make_plan(tree: Tree, args: argparse.Namespace) -> tuple[str, dict[str, dict
     profile_overrides = load_profile(tree, args.profile, names)
     cli_overrides = {k: parse_value(k, v) for k, v in args.parameter}
     profile = args.profile if not cli_overrides or args.profile != "default" else "custom"
+    if args.into:
+        profile = args.into
     plan = {n: {**profile_overrides[n], **cli_overrides} for n in names}
     for name, overrides in plan.items():
         check_overrides(tree, name, overrides)

@@ -2,9 +2,9 @@
 
 :func:`interval_summary` groups a tidy per-seed table (one row per run, e.g.
 :func:`nlcl_utils.sweep.results_frame`) and adds, for every value column, its mean and the
-deterministic bootstrap interval of :func:`nlcl_utils.claims.interval` (the interval the claims
-use). :func:`markdown_table` and :func:`latex_table` render a table of strings so it can be
-pasted into a README or a paper (LaTeX: ``booktabs`` rules, special characters escaped).
+95% Student t interval of :func:`nlcl_utils.claims.interval` (the interval the claims use).
+:func:`markdown_table` and :func:`latex_table` render a table of strings so it can be pasted
+into a README or a paper (LaTeX: ``booktabs`` rules, special characters escaped).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Notebook parameter validation and claim bookkeeping."""
 
 import json
+import math
 import types
 
+import numpy as np
 import pytest
 
 from nlcl_utils import claims, params
@@ -78,34 +80,42 @@ def test_specs_inferred_from_defaults():
 
 def test_claims_kinds_intervals_and_json(tmp_path, capsys):
     c = claims.Claims("99_test")
-    assert c.identity("small error", "T0.1", measured=1e-12, op="<=", threshold=1e-8, threshold_source="round-off")
-    assert not c.prediction("big enough", "T1.1", measured=0.5, op=">=", threshold=0.9, threshold_source="theory")
-    assert not c.implementation("nan never passes", "T0.2", measured=float("nan"), op="<=", threshold=1.0,
-                                threshold_source="x")  # fmt: skip
-    # per-seed: the mean passes but the interval's lower bound does not
-    assert not c.prediction("noisy gain", "T2.1", per_seed=[0.9, -0.5, 1.0, 0.8], op=">", threshold=0.0,
-                            threshold_source="sign")  # fmt: skip
-    assert c.prediction("solid gain", "T2.1", per_seed=[0.9, 0.7, 1.0, 0.8], op=">", threshold=0.0,
-                        threshold_source="sign")  # fmt: skip
-    assert c.prediction(
-        "exact count", "T1.2", per_seed=[8, 8, 8], op="==", threshold=8, threshold_source="one per cluster"
+    assert c.identity("small error", "T0.1", measured=1e-12, op="<=", threshold=1e-8, threshold_source="round-off") == (
+        "holds"
     )
-    assert not c.prediction("one seed off", "T1.2", per_seed=[8, 7, 8], op="==", threshold=8,
-                            threshold_source="one per cluster")  # fmt: skip
+    assert c.prediction("big enough", "T1.1", measured=0.5, op=">=", threshold=0.9, threshold_source="theory") == (
+        "refuted"
+    )
+    assert c.implementation("nan is invalid", "T0.2", measured=float("nan"), op="<=", threshold=1.0,
+                            threshold_source="x") == "invalid"  # fmt: skip
+    # per-seed: the mean clears the threshold but the interval straddles it
+    assert c.prediction("noisy gain", "T2.1", per_seed=[0.9, -0.5, 1.0, 0.8], op=">", threshold=0.0,
+                        threshold_source="sign") == "undecided"  # fmt: skip
+    assert c.prediction("solid gain", "T2.1", per_seed=[0.9, 0.7, 1.0, 0.8], op=">", threshold=0.0,
+                        threshold_source="sign") == "holds"  # fmt: skip
+    assert (
+        c.prediction(
+            "exact count", "T1.2", per_seed=[8, 8, 8], op="==", threshold=8, threshold_source="one per cluster"
+        )
+        == "holds"
+    )
+    assert c.prediction("one seed off", "T1.2", per_seed=[8, 7, 8], op="==", threshold=8,
+                        threshold_source="one per cluster") == "refuted"  # fmt: skip
     c.finding("paper number", "T3.5", per_seed=[0.7, 0.8], expected=">= 0.9", note="differs because ...")
     c.report()
     out = capsys.readouterr().out
     assert out.index("Predictions") < out.index("Identities") < out.index("Findings")
-    assert "PASS  T0.1  small error" in out and "FAIL  T1.1  big enough" in out
-    assert "2/5 predictions hold; 1/2 checks hold; 1 findings" in out
+    assert "HOLDS     T0.1  small error: <= 1e-08 (round-off bound)" in out
+    assert "REFUTED   T1.1  big enough: 0.5 >= 0.9" in out
+    assert "predictions: 2 hold, 2 refuted, 1 undecided; checks: 1/2 hold; 1 findings" in out
     data = json.loads(c.save(tmp_path).read_text())
     assert claims.schema_errors(data) == []
     by_name = {x["name"]: x for x in data["claims"]}
-    assert by_name["nan never passes"]["measured"] is None  # strict JSON: no NaN
-    assert by_name["noisy gain"]["tested"] == "interval lower bound" and by_name["noisy gain"]["interval"][0] < 0
+    assert by_name["nan is invalid"]["measured"] is None  # strict JSON: no NaN
+    assert by_name["noisy gain"]["tested"] == "interval" and by_name["noisy gain"]["interval"][0] < 0
     assert by_name["exact count"]["tested"] == "every seed"
-    with pytest.raises(AssertionError, match="T1.1 big enough: measured 0.5 \\(value\\), needs >= 0.9"):
-        c.assert_all()
+    with pytest.raises(AssertionError, match="T0.2 nan is invalid: inputs are not all finite"):
+        c.assert_valid()
     with pytest.raises(ValueError, match="op"):
         c.prediction("x", "T1.1", measured=1, op="=<", threshold=1, threshold_source="x")
     with pytest.raises(ValueError, match="twice"):
@@ -116,14 +126,43 @@ def test_claims_kinds_intervals_and_json(tmp_path, capsys):
         c.prediction("y", "T1.1", measured=1, op="==", threshold=1, threshold_source=" ")
     with pytest.raises(ValueError, match="exactly one of measured"):
         c.prediction("y", "T1.1", measured=1, per_seed=[1], op="==", threshold=1, threshold_source="x")
+    with pytest.raises(ValueError, match="tolerance"):
+        c.prediction("z", "T1.1", measured=1, op="==", threshold=1, threshold_source="x", tolerance=-1,
+                     tolerance_source="y")  # fmt: skip
 
 
-def test_interval_is_deterministic_and_contains_the_mean():
+def test_a_failed_check_raises_but_a_refuted_prediction_does_not(tmp_path):
+    c = claims.Claims("99_test")
+    c.prediction("refuted", "T1.1", measured=0.1, op=">=", threshold=0.9, threshold_source="theory")
+    c.finish(tmp_path)  # no exception: a refuted prediction is a result
+    c.identity("broken", "T0.1", measured=1e-3, op="<=", threshold=1e-10, threshold_source="round-off")
+    with pytest.raises(AssertionError, match="T0.1 broken: check fails"):
+        c.finish(tmp_path)
+
+
+def test_reduced_scale_predictions_are_reported_only(capsys):
+    c = claims.Claims("99_test", full_scale=False)
+    c.prediction("p", "T1.1", measured=0.95, op=">=", threshold=0.9, threshold_source="theory")
+    c.identity("i", "T0.1", measured=0.0, op="<=", threshold=1e-10, threshold_source="round-off")
+    assert c.counts() == {"holds": 0, "refuted": 0, "undecided": 0}
+    assert [x.scale for x in c.claims] == ["reduced", "full"]
+    c.report()
+    assert "[reduced run: reported only]" in capsys.readouterr().out
+
+
+def test_interval_is_the_student_t_interval_of_the_mean():
     values = [0.1, 0.4, 0.35, 0.2, 0.3, 0.25, 0.5, 0.15]
     mean, low, high = claims.interval(values)
-    assert (mean, low, high) == claims.interval(values)
-    assert low < mean < high and low >= min(values) and high <= max(values)
-    assert claims.interval([2.0]) == (2.0, 2.0, 2.0)
+    sem = np.std(values, ddof=1) / np.sqrt(len(values))
+    assert mean == pytest.approx(np.mean(values)) and high - mean == pytest.approx(2.3646243 * sem, rel=1e-6)
+    assert claims.interval([2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert claims.interval([2.0])[1:] == (-math.inf, math.inf)
+
+
+def test_round_off_is_printed_as_a_bound_and_estimates_with_supported_digits():
+    assert claims.bound(3.1e-16, 1e-10) == "< 1e-10"
+    assert "NOT below" in claims.bound(1e-3, 1e-10) and "NOT below" in claims.bound(float("nan"), 1e-10)
+    assert claims.estimate(0.4812, 0.39, 0.57) == "0.48 [0.39, 0.57]"
 
 
 def test_schema_errors_catch_missing_fields():

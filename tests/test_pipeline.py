@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from throwaway_tree import GOOD, OTHER, snapshot, write_tree
 
-from nlcl_utils import plotting, regenerate
+from nlcl_utils import claims, plotting, regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
@@ -55,13 +55,15 @@ def test_pair_in_sync(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_committed_claims_pass(name):
+def test_committed_claims_follow_the_schema_and_every_check_holds(name):
     path = ROOT / "figures" / name / "claims.json"
     assert path.exists(), f"{path} missing: run `make figures`"
     data = json.loads(path.read_text())
     assert data["notebook"] == name and data["claims"], "claims.json records no claim"
-    failed = [c["name"] for c in data["claims"] if not c["pass"]]
-    assert not failed, f"{name}: committed claims failed: {failed}"
+    assert claims.schema_errors(data) == []
+    failed = [c["name"] for c in data["claims"] if c["kind"] != "prediction" and c["verdict"] != "holds"]
+    assert not failed, f"{name}: committed identity or implementation checks failed: {failed}"
+    assert all(c["scale"] == "full" for c in data["claims"]), f"{name}: committed claims from a reduced run"
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
@@ -85,7 +87,7 @@ def test_manifest_matches_figures_on_disk():
         assert set(entry["figures"]) == on_disk
         for fname, digest in entry["figures"].items():
             assert hashlib.sha256((ROOT / "figures" / name / fname).read_bytes()).hexdigest() == digest, fname
-        assert entry["all_claims_pass"]
+        assert entry["checks_hold"] and entry["machine"]["cpu"]
         assert entry["parameters"] == regenerate.notebook_defaults(name)
 
 
@@ -129,7 +131,7 @@ def test_a_failing_notebook_keeps_its_outputs_and_the_others_publish(tree, capsy
     assert (tree / "figures" / "99_bad" / "old.png").read_bytes() == b"previous"
     assert not (tree / "notebooks" / "99_bad.ipynb").exists()
     manifest = json.loads((tree / "figures" / "MANIFEST.json").read_text())["notebooks"]
-    assert sorted(manifest) == ["98_good"] and manifest["98_good"]["all_claims_pass"]
+    assert sorted(manifest) == ["98_good"] and manifest["98_good"]["checks_hold"]
     assert not list((tree / "build" / "staging").rglob("*.ipynb")), "the run left staged files behind"
     failed = tree / "build" / "failed" / "committed" / "99_bad"
     assert "boom in cell" in (failed / "99_bad.ipynb").read_text() and (failed / "worker.log").exists()
