@@ -70,7 +70,12 @@ def machine() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        blas = sorted(f"{i.get('internal_api')}:{i.get('architecture', '')}" for i in threadpool_info())
+        # numpy's own BLAS only: which other libraries are loaded depends on what the process imported
+        blas = sorted(
+            f"{i.get('internal_api')}:{i.get('architecture', '')}"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas" and "numpy" in str(i.get("filepath", ""))
+        )
     except ImportError:
         pass
     return {
