@@ -26,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n'nlcl COMMAND --help' lists a command's options.")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    try:
+        return _dispatch(command, rest)
+    except KeyboardInterrupt:  # Ctrl-C before a command took over its signals (e.g. while importing)
+        print(f"nlcl {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(command: str, rest: list[str]) -> int:
     if command == "figures":
         from nlcl_utils.regenerate import main as run
     elif command == "tokens":

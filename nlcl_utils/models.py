@@ -283,12 +283,21 @@ class ReceptiveFieldNet:
     def _check_tokens(self, tok1: Tensor, tok2: Tensor) -> None:
         """Token views must be integer [R, N, K] with ids in [0, V): the table rows of other views
         and RFs follow each other, so an id out of range would silently read a wrong row."""
-        r, k, _, _, v, _ = self.shape
         for name, tok in (("tok1", tok1), ("tok2", tok2)):
-            if not isinstance(tok, Tensor) or tok.dtype.is_floating_point or tok.dtype == torch.bool:
-                raise TypeError(f"{name}: expected an integer tensor of token ids, got {getattr(tok, 'dtype', tok)!r}")
-            if tok.dim() != 3 or tok.shape[0] != r or tok.shape[2] != k or tok.shape != tok1.shape:
-                raise ValueError(f"{name}: expected shape [R={r}, N, K={k}] for both views, got {list(tok.shape)}")
+            self._check_view(name, tok)
+            if tok.shape != tok1.shape:
+                raise ValueError(
+                    f"{name}: expected shape {list(tok1.shape)} (that of tok1) for both views, got {list(tok.shape)}"
+                )
+
+    def _check_view(self, name: str, tok: Tensor) -> None:
+        """One view ``tok``: integer token ids [R, N, K] in [0, V) (else TypeError/ValueError naming ``name``)."""
+        r, k, _, _, v, _ = self.shape
+        if not isinstance(tok, Tensor) or tok.dtype.is_floating_point or tok.dtype == torch.bool:
+            raise TypeError(f"{name}: expected an integer tensor of token ids, got {getattr(tok, 'dtype', tok)!r}")
+        if tok.dim() != 3 or tok.shape[0] != r or tok.shape[2] != k:
+            raise ValueError(f"{name}: expected shape [R={r}, N, K={k}], got {list(tok.shape)}")
+        if tok.numel():
             low, high = torch.aminmax(tok)
             if int(low) < 0 or int(high) >= v:
                 raise ValueError(f"{name}: token ids must be in [0, V={v}), got ids from {int(low)} to {int(high)}")
@@ -394,6 +403,7 @@ class ReceptiveFieldNet:
 
         [R, N, out] for the joint head; [R, N, K, out] (one unit vector per RF) for ``per_rf``.
         """
+        self._check_view("tokens", tokens)
         first = self.first if first is None else first
         top = self.top if top is None else top
         r, n, k = tokens.shape

@@ -5,7 +5,9 @@
 * :func:`figure_dir` says where a notebook's figures go: ``$NLCL_FIGURES_DIR/NN_name/``, set by
   ``nlcl figures`` (which alone publishes into the committed ``figures/``) and by the tests;
   ``build/figures/NN_name/`` otherwise, so a notebook run by hand or by plain papermill never
-  overwrites committed figures.
+  overwrites committed figures. ``$NLCL_FIGURES_DIR`` naming a committed ``figures/`` tree (or
+  a folder in it) is refused unless the caller is the publisher (``$NLCL_PUBLISHER``, set by
+  ``nlcl figures`` in its kernels).
 * :func:`savefig` writes PNG and PDF with all volatile metadata removed (same figure, same
   bytes) and shows the very same PNG inline when running in a Jupyter kernel.
 
@@ -25,6 +27,8 @@ matplotlib.rcParams["svg.hashsalt"] = "nlcl"  # fixed salt: deterministic SVG id
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from nlcl_utils.publish import PUBLISHER_ENV  # noqa: E402
 
 FIGURES_ENV = "NLCL_FIGURES_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,13 +51,36 @@ def set_theme() -> None:
     )
 
 
+def committed_figures(path: str | Path) -> Path | None:
+    """The committed figures tree that ``path`` is or lies in, else None.
+
+    Committed: this checkout's ``figures/``, or any folder holding a ``MANIFEST.json`` next to
+    a ``notebooks/`` folder (the same layout in another clone or a test's copy).
+    """
+    resolved = Path(path).resolve()
+    committed = (REPO_ROOT / "figures").resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder == committed or ((folder / "MANIFEST.json").is_file() and (folder.parent / "notebooks").is_dir()):
+            return folder
+    return None
+
+
 def figure_dir(notebook: str) -> Path:
     """Directory for ``notebook``'s figures and claims.json (created if missing).
 
     ``$NLCL_FIGURES_DIR/notebook`` if that variable is set, else ``build/figures/notebook``
-    (never the committed ``figures/``: only ``nlcl figures`` publishes there).
+    (never the committed ``figures/``: only ``nlcl figures`` publishes there, and a
+    ``$NLCL_FIGURES_DIR`` inside a committed tree raises ValueError unless ``$NLCL_PUBLISHER``
+    is set, as ``nlcl figures`` does for its kernels).
     """
     base = os.environ.get(FIGURES_ENV)
+    if base and not os.environ.get(PUBLISHER_ENV):
+        committed = committed_figures(base)
+        if committed is not None:
+            raise ValueError(
+                f"{FIGURES_ENV}: {base!r} is in the committed figures tree {committed}, which only `nlcl figures` "
+                "writes; unset it (figures then go to build/figures/) or name a folder under build/"
+            )
     root = Path(base) if base else REPO_ROOT / "build" / "figures"
     out = root / notebook
     out.mkdir(parents=True, exist_ok=True)

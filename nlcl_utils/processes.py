@@ -2,14 +2,17 @@
 
 Used by :mod:`nlcl_utils.sweep` (batches of a grid) and :mod:`nlcl_utils.token_runs` (the cases of
 a notebook section). Workers are *spawned* (no forked torch or Jupyter-kernel state) and run one
-torch thread each; parallelism comes from the processes, one per core.
+torch thread each; parallelism comes from the processes, one per core. :func:`stop_on_signals`
+makes a command stop on Ctrl-C even when it was started with SIGINT ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +20,43 @@ from typing import Any
 def available_cores() -> int:
     """Cores this process may use (its CPU affinity where the OS reports it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised by :func:`stop_on_signals` when SIGINT, SIGTERM or SIGHUP arrives; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Within the block, SIGINT and SIGTERM (and SIGHUP unless ignored) raise :class:`Stopped`.
+
+    A shell script's background job (``cmd &``) starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler, so Ctrl-C or ``kill -INT`` would be ignored and the
+    command would run to its end. Like ``nlcl figures`` (:class:`nlcl_utils.regenerate.Stop`),
+    this installs handlers whatever the inherited disposition; an ignored SIGHUP (``nohup``) is
+    left ignored on purpose. The previous handlers come back when the block ends. Outside the
+    main thread (where handlers cannot be set) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        raise Stopped(signum)
+
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        wanted.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handle) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def init_worker() -> None:

@@ -10,6 +10,8 @@
   removed at the end. Only a hard kill (SIGKILL, power loss) can stop it half-way, and then
   :func:`recover` (called at the start of the next run under the same lock) finishes the
   journal's renames, so every committed output ends up either all old or all new.
+* :func:`check_folder`: whether a folder is (or can be created as) a place this process can
+  write, checked by trying it; the commands call it before any work, not when writing results.
 
 Staged files must live on the same filesystem as their targets (everything is under the
 repository: ``build/`` next to ``notebooks/`` and ``figures/``), where ``rename`` is atomic.
@@ -24,11 +26,37 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+# Set in the environment of the kernels of `nlcl figures`, the publisher: only they may write
+# figures into a committed figures/ tree (see plotting.figure_dir).
+PUBLISHER_ENV = "NLCL_PUBLISHER"
+
+
+def check_folder(path: str | Path, name: str) -> None:
+    """Raise ValueError naming ``name`` unless files can be written in folder ``path`` (created if missing).
+
+    Tried rather than inferred from permission bits (which do not stop root, nor say anything
+    about a read-only file system or /proc): an empty folder is created in ``path``, or in its
+    nearest existing ancestor, and removed at once.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a file, not a folder; give a folder (created if missing)")
+    base = path
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ValueError(f"{name}: {str(base)!r} is not a directory, so the folder {str(path)!r} cannot be created")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=base, prefix=".nlcl-write-check-"))
+    except OSError as err:
+        where = "is not writable" if base == path else f"cannot be created (nothing can be written in {str(base)!r})"
+        raise ValueError(f"{name}: the folder {str(path)!r} {where}: {err.strerror}") from None
 
 
 class LockBusy(RuntimeError):

@@ -19,6 +19,9 @@ Ctrl-C or SIGTERM stops every worker and kernel at once, publishes nothing and e
 128 + the signal number. A second run on the same outputs stops at once with a message
 naming the run that holds them (exit 3). Runs with ``--profile quick`` or ``-p`` overrides
 write only under ``build/<profile>/``: the committed tree always holds the default parameters.
+A ``-p`` value of a parameter named ``*_dir`` or ``*_path`` that is a relative path is taken
+relative to the caller's working directory (the kernels run in ``notebooks/``); relative paths
+in ``notebooks/profiles.toml`` stay relative to ``notebooks/``, the folder of that file.
 One line per notebook (timings, CPU seconds, the starting commit) goes to ``build/runs.jsonl``,
 never into committed files, so a re-run on unchanged code leaves the tree unchanged.
 """
@@ -56,6 +59,7 @@ KERNEL_ENV = {
     "MKL_NUM_THREADS": "1",
     "TQDM_DISABLE": "1",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    publish.PUBLISHER_ENV: "1",  # plotting.figure_dir: only the publisher may name a committed figures/ tree
 }
 EXIT_FAILED, EXIT_BAD_REQUEST, EXIT_BUSY = 1, 2, 3
 POLL_SECONDS = 0.1
@@ -121,7 +125,12 @@ def load_profile(tree: Tree, profile: str, names: list[str]) -> dict[str, dict]:
     """Parameter overrides per notebook for ``profile`` ('default' means none)."""
     if profile == "default":
         return {n: {} for n in names}
-    table = tomllib.loads(tree.profiles.read_text()) if tree.profiles.exists() else {}
+    try:
+        table = tomllib.loads(tree.profiles.read_text()) if tree.profiles.exists() else {}
+    except tomllib.TOMLDecodeError as err:
+        raise RegenerateError(f"--profile: {tree.profiles} is not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RegenerateError(f"--profile: cannot read {tree.profiles}: {err}") from None
     if profile not in table:
         allowed = ", ".join(["default", *sorted(table)])
         raise RegenerateError(f"--profile: unknown profile {profile!r}; allowed: {allowed}")
@@ -150,6 +159,29 @@ def parse_value(name: str, text: str):
     if _non_finite(value):
         raise RegenerateError(f"-p {name}: {text!r} contains a non-finite number (inf or NaN); give finite numbers")
     return value
+
+
+PATH_SUFFIXES = ("_dir", "_path")
+
+
+def caller_relative(name: str, value):
+    """A ``-p`` value as the kernel must see it: a relative path given for a parameter named
+    ``*_dir`` / ``*_path`` becomes absolute against the caller's working directory (the kernel
+    runs in ``notebooks/``, where ``./mnist_local`` typed at the repository root does not exist)."""
+    if name.endswith(PATH_SUFFIXES) and isinstance(value, str) and value and not value.startswith("~"):
+        return value if os.path.isabs(value) else os.path.abspath(value)
+    return value
+
+
+def check_build(tree: Tree) -> None:
+    """RegenerateError unless ``build/`` is (or can be created as) a writable folder: runs stage there."""
+    why = "nlcl figures stages, locks and logs its runs in that folder"
+    if tree.build.exists() and not tree.build.is_dir():
+        raise RegenerateError(f"build: {tree.build} is a file, not a folder; {why}: move the file away")
+    try:
+        publish.check_folder(tree.build, "build")
+    except ValueError as err:
+        raise RegenerateError(f"{err}; {why}") from None
 
 
 def notebook_defaults(name: str, notebooks_dir: Path | None = None) -> dict:
@@ -547,7 +579,7 @@ def make_plan(tree: Tree, args: argparse.Namespace) -> tuple[str, dict[str, dict
     """(profile, {notebook: overrides}) of a request, or RegenerateError before any compute."""
     names = select(discover(tree.notebooks), args.only)
     profile_overrides = load_profile(tree, args.profile, names)
-    cli_overrides = {k: parse_value(k, v) for k, v in args.parameter}
+    cli_overrides = {k: caller_relative(k, parse_value(k, v)) for k, v in args.parameter}
     profile = args.profile if not cli_overrides or args.profile != "default" else "custom"
     if args.into:
         profile = args.into
@@ -571,6 +603,7 @@ def _main(argv: list[str] | None) -> int:
     tree = Tree(args.root.resolve())
     try:
         profile, plan = make_plan(tree, args)
+        check_build(tree)
     except RegenerateError as exc:
         print(f"nlcl figures: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST

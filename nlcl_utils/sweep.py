@@ -2,7 +2,7 @@
 
 A *grid* (a TOML file for ``nlcl sweep``, or the same structure as a dict) is::
 
-    seeds = "1-8"            # or a list [1, 2, 3]; the same seeds for every configuration
+    seeds = "1-8"            # or a list [1, 2, 3]; the same seeds for every configuration (at most 100000)
     max_replicas = 8         # at most this many seeds of one configuration per batched run
 
     [base]                   # TokenConfig fields shared by every run
@@ -44,7 +44,8 @@ added to TokenConfig later, changes the key.
 * ``local`` (default): a pool of processes, one per core, each with one torch thread. Ctrl-C
   stops the pool; finished runs stay in the cache.
 * ``slurm``: a submitit job array, one job per batch (``cpus_per_task=1``), the cache on a
-  file system the compute nodes share. ``submitit_cluster="local"`` runs the very same job
+  file system the compute nodes share. Needs Slurm's ``srun`` and ``sbatch`` on PATH
+  (:func:`check_executor` says so before anything runs). ``submitit_cluster="local"`` runs the very same job
   array as local subprocesses (submitit's LocalExecutor), which is how the tests exercise it.
 
 Running on a real Slurm cluster::
@@ -76,6 +77,8 @@ import json
 import math
 import os
 import re
+import shutil
+import signal
 import sys
 import time
 import tomllib
@@ -95,6 +98,7 @@ METRICS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective
 STATUSES = ("ok", "nan", "missing")
 TOP_LEVEL_KEYS = ("seeds", "max_replicas", "base", "grid", "slurm")
 EXECUTORS = ("local", "slurm")
+MAX_SEEDS = 100_000  # seeds of one grid: checked before a range like "0-10000000" is expanded
 # submitit's cluster-independent parameters; the Slurm-specific ones are looked up from submitit
 GENERIC_SLURM_KEYS = ("timeout_min", "mem_gb", "cpus_per_task", "name")
 
@@ -104,11 +108,14 @@ class GridError(ValueError):
 
 
 class SweepInterrupted(RuntimeError):
-    """The sweep was stopped (Ctrl-C); ``done`` of ``total`` runs are in the cache."""
+    """The sweep was stopped (Ctrl-C, or signal ``signum``); ``done`` of ``total`` runs are in the cache."""
 
-    def __init__(self, done: int, total: int):
-        super().__init__(f"interrupted: {done} of {total} runs are in the cache; run again to finish the rest")
-        self.done, self.total = done, total
+    def __init__(self, done: int, total: int, signum: int = signal.SIGINT):
+        super().__init__(
+            f"interrupted ({signal.Signals(signum).name}): {done} of {total} runs are in the cache; "
+            "run again to finish the rest"
+        )
+        self.done, self.total, self.signum = done, total, signum
 
 
 class SweepFailed(RuntimeError):
@@ -238,9 +245,10 @@ def _expand_block(block: Any, where: str) -> list[dict[str, Any]]:
 def _seeds(value: Any) -> list[int]:
     from nlcl_utils.tokens_cli import parse_seeds
 
+    per_grid = "per grid; split the seeds over several grid files (they can share one --cache)"
     if isinstance(value, str):
         try:
-            return parse_seeds(value)
+            return parse_seeds(value, limit=MAX_SEEDS, why=per_grid)
         except ValueError as err:
             raise GridError(f"grid: {err}") from None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -249,6 +257,8 @@ def _seeds(value: Any) -> list[int]:
         raise GridError(f"grid: seeds: expected a list of non-negative integers or a range like '1-8', got {value!r}")
     if min(value) < 0:
         raise GridError(f"grid: seeds: must be non-negative, got {value!r}")
+    if len(value) > MAX_SEEDS:
+        raise GridError(f"grid: seeds: the list holds {len(value)} seeds; at most {MAX_SEEDS} {per_grid}")
     return sorted(set(value))
 
 
@@ -326,6 +336,12 @@ def load_grid(path: str | Path) -> Grid:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise GridError(f"{path}: no such grid file") from None
+    except IsADirectoryError:
+        raise GridError(f"{path}: is a directory; give a TOML grid file such as grid.toml") from None
+    except OSError as err:
+        raise GridError(f"{path}: cannot read the grid file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise GridError(f"{path}: not a text file; give a TOML grid file such as grid.toml") from None
     except tomllib.TOMLDecodeError as err:
         raise GridError(f"{path}: not valid TOML: {err}") from None
     return parse_grid(data, source=str(path))
@@ -477,6 +493,33 @@ def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
 # ----------------------------------------------------------------------------------------------
 
 
+def check_executor(executor: str, submitit_cluster: str = "slurm") -> None:
+    """Raise ValueError (one line) unless ``executor`` can run here: Slurm needs srun and sbatch on PATH."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor: unknown {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if submitit_cluster not in ("slurm", "local"):
+        raise ValueError(f"submitit_cluster: unknown {submitit_cluster!r}; allowed: slurm, local")
+    if executor == "slurm" and submitit_cluster == "slurm":
+        missing = [tool for tool in ("srun", "sbatch") if shutil.which(tool) is None]
+        if missing:
+            raise ValueError(
+                f"executor: --executor slurm needs Slurm's srun and sbatch on PATH, and {' and '.join(missing)} "
+                "cannot be found here; run it on a Slurm cluster's login node, or use --executor local, "
+                "which works everywhere"
+            )
+
+
+def check_cache(cache_dir: str | Path, writing: bool = True) -> None:
+    """Raise ValueError naming ``cache`` when it is a file or (``writing``) a folder that cannot be written."""
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise ValueError(f"cache: {str(cache_dir)!r} is a file, not a folder; give a folder (created if missing)")
+    if writing:
+        from nlcl_utils.publish import check_folder
+
+        check_folder(cache_dir, "cache")
+
+
 def _run_submitit(
     batches: list[Batch],
     cache_dir: Path,
@@ -562,14 +605,14 @@ def run_sweep(
     ``slurm`` options override the grid's ``[slurm]`` table. Raises :class:`SweepInterrupted`
     on Ctrl-C (after stopping the workers / cancelling the jobs).
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor: unknown {executor!r}; allowed: {', '.join(EXECUTORS)}")
-    if submitit_cluster not in ("slurm", "local"):
-        raise ValueError(f"submitit_cluster: unknown {submitit_cluster!r}; allowed: slurm, local")
+    check_executor(executor, submitit_cluster)
     workers = check_workers(workers)
     options = {**grid.slurm, **check_slurm_options(slurm or {}, "slurm options")}
     cache_dir = Path(cache_dir)
+    check_cache(cache_dir, writing=False)
     cached, batches = plan(grid, cache_dir)
+    if batches:
+        check_cache(cache_dir)
     total = len(grid.runs)
     bar = progress_bars.bar(total=total, initial=cached, desc="sweep runs", unit="run", progress=progress)
     computed = 0
@@ -584,10 +627,10 @@ def run_sweep(
             run_spawned(run_batch, sorted(batches, key=_cost, reverse=True), workers, on_done)  # longest first
         elif batches:
             _run_submitit(batches, cache_dir, options, submitit_cluster, on_done, poll_seconds)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         bar.close()
         done = sum(run_path(cache_dir, run_key(c, s)).exists() for c, s in grid.runs)
-        raise SweepInterrupted(done, total) from None
+        raise SweepInterrupted(done, total, getattr(stop, "signum", signal.SIGINT)) from None
     bar.close()
     return SweepSummary(total, cached, computed, len(batches))
 

@@ -8,8 +8,11 @@ Examples::
 
 The grid format, the cache and how to run on a Slurm cluster are described in
 :mod:`nlcl_utils.sweep`. A bad grid stops before any run with the file, block and key named.
-Ctrl-C stops the sweep (exit status 130); running the same command again computes only the
-runs that are not in the cache. Exit status 2 for a bad grid or bad flags.
+Ctrl-C stops the sweep (exit status 130; SIGTERM 143), also when it was started with SIGINT
+ignored (a script's background job); running the same command again computes only the runs
+that are not in the cache. Exit status 2 for a bad grid or bad flags, including a cache or CSV
+location that cannot be written and ``--executor slurm`` where Slurm is not installed: all are
+checked before any run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import sys
 from pathlib import Path
 
 from nlcl_utils import sweep
+from nlcl_utils.processes import stop_on_signals
+from nlcl_utils.tokens_cli import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,33 +65,44 @@ def slurm_overrides(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nlcl sweep``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    out = args.out or args.grid.with_suffix(".csv")
     try:
         grid = sweep.load_grid(args.grid)
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"workers: must be >= 1, got {args.workers}")
+        sweep.check_cache(args.cache, writing=False)
     except ValueError as err:
         print(f"nlcl sweep: error: {err}", file=sys.stderr)
         return 2
     sweep.print_plan(grid, args.cache)
     if args.dry_run:
         return 0
+    try:  # everything that would otherwise fail only after the runs
+        sweep.check_executor(args.executor, args.submitit_cluster)
+        sweep.check_slurm_options(slurm_overrides(args), "slurm options")
+        if sweep.plan(grid, args.cache)[1]:
+            sweep.check_cache(args.cache)
+        check_output(out, "out")
+    except ValueError as err:
+        print(f"nlcl sweep: error: {err}", file=sys.stderr)
+        return 2
     try:
-        summary = sweep.run_sweep(
-            grid,
-            args.cache,
-            executor=args.executor,
-            workers=args.workers,
-            slurm=slurm_overrides(args),
-            submitit_cluster=args.submitit_cluster,
-            progress=not args.no_progress,
-        )
+        with stop_on_signals():
+            summary = sweep.run_sweep(
+                grid,
+                args.cache,
+                executor=args.executor,
+                workers=args.workers,
+                slurm=slurm_overrides(args),
+                submitit_cluster=args.submitit_cluster,
+                progress=not args.no_progress,
+            )
     except sweep.SweepInterrupted as err:
         print(f"nlcl sweep: {err}", file=sys.stderr)
-        return 130
+        return 128 + err.signum
     except sweep.SweepFailed as err:
         print(f"nlcl sweep: error: {err}", file=sys.stderr)
         return 1
-    out = args.out or args.grid.with_suffix(".csv")
     sweep.export_csv(grid, args.cache, out, timing=args.timing)
     frame = sweep.results_frame(grid, args.cache)
     counts = frame.status.value_counts().to_dict()

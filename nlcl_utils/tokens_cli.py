@@ -30,10 +30,11 @@ import sys
 import time
 from pathlib import Path
 
+from nlcl_utils import publish
 from nlcl_utils.activations import ACTIVATION_NAMES
 from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, EMBEDDINGS
 from nlcl_utils.models import HEAD_NAMES, LOSS_NAMES
-from nlcl_utils.processes import available_cores
+from nlcl_utils.processes import Stopped, available_cores, stop_on_signals
 from nlcl_utils.train import DTYPES, TokenConfig, run_tokens
 
 RUN_FIELDS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective_rank")
@@ -43,11 +44,12 @@ SEED_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
 SEEDS_FORMS = "e.g. '1-8', '1,3,5' or '1-4,10' (non-negative integers, each seed once)"
 
 
-def parse_seeds(text: str, limit: int | None = None) -> list[int]:
+def parse_seeds(text: str, limit: int | None = None, why: str = "fit in this machine's memory") -> list[int]:
     """``"1-8"``, ``"1,3,5"`` or ``"1-4,10"`` -> sorted list of distinct non-negative ints.
 
     Raises ValueError naming ``seeds`` for any other form (``"3-1"``, ``"a"``, ``""``, a seed
-    given twice) and, before expanding the ranges, when they hold more than ``limit`` seeds.
+    given twice) and, before expanding the ranges, when they hold more than ``limit`` seeds
+    (the message says at most ``limit`` seeds ``why``).
     """
     ranges = []
     for part in text.split(","):
@@ -61,7 +63,7 @@ def parse_seeds(text: str, limit: int | None = None) -> list[int]:
         ranges.append((low, high))
     count = sum(high - low + 1 for low, high in ranges)
     if limit is not None and count > limit:
-        raise ValueError(f"seeds: {text!r} asks for {count} seeds; at most {limit} fit in this machine's memory")
+        raise ValueError(f"seeds: {text!r} asks for {count} seeds; at most {limit} {why}")
     seeds = sorted(s for low, high in ranges for s in range(low, high + 1))
     repeated = sorted({a for a, b in zip(seeds, seeds[1:]) if a == b})
     if repeated:
@@ -129,20 +131,17 @@ def check_memory(config: TokenConfig, replicas: int, available: int) -> None:
         )
 
 
-def check_output(path: Path | None) -> None:
-    """Raise ValueError unless ``path`` can be written (checked before compute, not after)."""
+def check_output(path: Path | None, name: str = "out") -> None:
+    """Raise ValueError naming ``name`` unless file ``path`` can be written (checked before compute, not after)."""
     if path is None:
         return
     if path.is_dir():
-        raise ValueError(f"out: {str(path)!r} is a directory; give a file name such as results.json")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"out: {str(parent)!r} is not a directory, so {str(path)!r} cannot be created")
-    target = path if path.exists() else parent
-    if not os.access(target, os.W_OK | (0 if path.exists() else os.X_OK)):
-        raise ValueError(f"out: {str(target)!r} is not writable")
+        raise ValueError(f"{name}: {str(path)!r} is a directory; give a file name such as results.json")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"{name}: {str(path.parent)!r} is not a directory, so {str(path)!r} cannot be created")
+    publish.check_folder(path.parent, name)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{name}: {str(path)!r} is not writable")
 
 
 def check_threads(threads: int) -> None:
@@ -287,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nlcl tokens: error: {err}", file=sys.stderr)
         return 2
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = run_tokens(config, seeds, progress=not args.no_progress, threads=args.threads)
+    try:
+        with stop_on_signals():
+            run = run_tokens(config, seeds, progress=not args.no_progress, threads=args.threads)
+    except Stopped as stop:
+        print(f"nlcl tokens: stopped by {stop}; nothing was written", file=sys.stderr)
+        return 128 + stop.signum
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     runs = []
     for rec in run.runs():

@@ -98,6 +98,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+MIN_SPLIT_IMAGES = 2  # as max_train / max_test: fewer leaves no batch to train on or no accuracy to measure
+
+
 def find_mnist_file(folder: Path, split: str, kind: str) -> Path:
     """The IDX file of ``split`` (train/test) ``kind`` (images/labels) in ``folder``; plain before ``.gz``."""
     stem = MNIST_FILES[split, kind]
@@ -119,6 +122,11 @@ def _mnist_split(folder: Path, split: str, limit: int | None) -> tuple[Tensor, T
         raise IDXError(f"{label_file}: expected uint8 labels [N], got {labels.dtype.name} {labels.shape}")
     if len(images) != len(labels):
         raise IDXError(f"{image_file} has {len(images)} images but {label_file} has {len(labels)} labels")
+    if len(images) < MIN_SPLIT_IMAGES:
+        raise IDXError(
+            f"{image_file}: holds {len(images)} images; the {split} split needs at least {MIN_SPLIT_IMAGES} "
+            "(training, probe fitting and probe accuracy use both splits)"
+        )
     if labels.size and labels.max() > 9:
         raise IDXError(f"{label_file}: labels must be digits 0..9, found {int(labels.max())}")
     if limit is not None:

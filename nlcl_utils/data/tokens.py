@@ -374,7 +374,23 @@ def _redraw_selection(keys: Tensor, mask: Tensor, count: int) -> Tensor:
 
 
 def embed(tokens: Tensor, embeddings: Tensor) -> Tensor:
-    """Inputs ``x [R, N, K, d]`` of token ids ``tokens [R, N, K]`` under ``embeddings [R, V, d]``."""
+    """Inputs ``x [R, N, K, d]`` of token ids ``tokens [R, N, K]`` under ``embeddings [R, V, d]``.
+
+    Raises ValueError naming the allowed range [0, V) for an id out of it (TypeError for
+    non-integer ids) instead of torch's bare index error.
+    """
+    if not isinstance(tokens, Tensor) or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+        raise TypeError(f"tokens: expected an integer tensor of token ids, got {getattr(tokens, 'dtype', tokens)!r}")
+    if tokens.dim() != 3 or embeddings.dim() != 3 or tokens.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"tokens, embeddings: expected [R, N, K] and [R, V, d] with the same R, "
+            f"got {list(tokens.shape)} and {list(embeddings.shape)}"
+        )
+    v = embeddings.shape[1]
+    if tokens.numel():
+        low, high = torch.aminmax(tokens)
+        if int(low) < 0 or int(high) >= v:
+            raise ValueError(f"tokens: token ids must be in [0, V={v}), got ids from {int(low)} to {int(high)}")
     r, n, k = tokens.shape
     flat = tokens.reshape(r, n * k, 1).expand(r, n * k, embeddings.shape[-1])
     return embeddings.gather(1, flat).reshape(r, n, k, -1)
