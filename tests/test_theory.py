@@ -16,7 +16,7 @@ THEORY = ROOT / "docs" / "theory.md"
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
 ROW = re.compile(r"^\| (T\d+\.\d+) \| (.+?) \| (.+?) \| (.*?) \| (.+?) \|$")
 PROVENANCES = ("paper", "reconstructed", "derived")
-VERDICTS = ("holds", "holds with conditions", "does not hold here", "open")
+VERDICTS = ("holds", "holds with conditions", "refuted", "undecided", "does not hold here", "open")
 
 
 def statement_rows() -> dict[str, tuple[str, str, str, str]]:
