@@ -34,8 +34,10 @@ bit), so the cache can be filled in any order.
 
 *Cache.* One small JSON file per run, ``CACHE/runs/<key[:2]>/<key>.json``, where ``key`` is the
 SHA-256 of the canonical JSON of the full configuration, the seed and :data:`CACHE_FORMAT`;
-written atomically (temporary file + ``os.replace``) by the task that computed it. A run whose
-file exists is never recomputed, so an interrupted or extended sweep runs only what is missing.
+written atomically (temporary file + ``os.replace``) by the task that computed it, with a
+checksum of its content. A run whose file holds a valid record (it parses, names this run, and
+its checksum matches) is never recomputed, so an interrupted or extended sweep runs only what is
+missing; a file that is edited, truncated or empty is computed again, and the sweep names it.
 A failed batch writes nothing (it runs again next time). Changing any field, including fields
 added to TokenConfig later, changes the key.
 
@@ -415,13 +417,43 @@ def run_path(cache_dir: str | Path, key: str) -> Path:
     return Path(cache_dir) / "runs" / key[:2] / f"{key}.json"
 
 
-def load_run(cache_dir: str | Path, config: TokenConfig, seed: int) -> dict | None:
-    """The cached record of one run, or None."""
-    path = run_path(cache_dir, run_key(config, seed))
+RECORD_FIELDS = frozenset({"format", "key", "config", "seed", "status", *METRICS, "nan_step", "replicas",
+                           "cpu_seconds", "wall_seconds", "checksum"})  # fmt: skip
+
+
+def record_checksum(record: Mapping[str, Any]) -> str:
+    """SHA-256 of a run record's canonical JSON without its ``checksum`` field."""
+    content = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def record_problem(path: Path, config: TokenConfig, seed: int) -> str | None:
+    """Why the cache file of one run cannot be used (``None``: it is a valid record of that run).
+
+    A valid record parses, has exactly the record fields, names this run's key, configuration and
+    seed, and its checksum matches its content (an edited value, a truncated or empty file fail).
+    """
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except FileNotFoundError:
+        return "missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"unreadable ({type(exc).__name__})"
+    if not isinstance(record, dict) or set(record) != RECORD_FIELDS:
+        return "not a run record of this cache format (fields differ)"
+    if record["key"] != run_key(config, seed) or record["seed"] != seed or record["config"] != config_dict(config):
+        return "a record of another run"
+    if record["checksum"] != record_checksum(record):
+        return "checksum does not match its content (edited or corrupted)"
+    return None
+
+
+def load_run(cache_dir: str | Path, config: TokenConfig, seed: int) -> dict | None:
+    """The cached record of one run, or None when there is none or it is invalid (:func:`record_problem`)."""
+    path = run_path(cache_dir, run_key(config, seed))
+    if record_problem(path, config, seed) is not None:
         return None
+    return json.loads(path.read_text())
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -471,16 +503,28 @@ def run_batch(batch: Batch) -> list[dict]:
             "cpu_seconds": cpu / len(batch.seeds),
             "wall_seconds": wall / len(batch.seeds),
         }
+        record["checksum"] = record_checksum(record)
         _write_atomic(run_path(batch.cache_dir, key), json.dumps(record, sort_keys=True) + "\n")
         records.append(record)
     return records
 
 
-def plan(grid: Grid, cache_dir: str | Path) -> tuple[int, list[Batch]]:
-    """(number of runs already cached, batches still to run), in grid order."""
+def plan(grid: Grid, cache_dir: str | Path, invalid: list[str] | None = None) -> tuple[int, list[Batch]]:
+    """(number of runs already cached, batches still to run), in grid order.
+
+    A cache file that is not a valid record (see :func:`record_problem`) is run again; its path
+    and the reason are appended to ``invalid`` when given.
+    """
     cached, batches = 0, []
     for config in grid.configs:
-        missing = [s for s in grid.seeds if not run_path(cache_dir, run_key(config, s)).exists()]
+        missing = []
+        for seed in grid.seeds:
+            path = run_path(cache_dir, run_key(config, seed))
+            problem = record_problem(path, config, seed)
+            if problem is not None:
+                missing.append(seed)
+                if problem != "missing" and invalid is not None:
+                    invalid.append(f"{path}: {problem}")
         cached += len(grid.seeds) - len(missing)
         for start in range(0, len(missing), grid.max_replicas):
             chunk = tuple(missing[start : start + grid.max_replicas])
@@ -610,7 +654,10 @@ def run_sweep(
     options = {**grid.slurm, **check_slurm_options(slurm or {}, "slurm options")}
     cache_dir = Path(cache_dir)
     check_cache(cache_dir, writing=False)
-    cached, batches = plan(grid, cache_dir)
+    invalid: list[str] = []
+    cached, batches = plan(grid, cache_dir, invalid)
+    for line in invalid:
+        print(f"nlcl sweep: recomputing an invalid cached run: {line}", file=sys.stderr)
     if batches:
         check_cache(cache_dir)
     total = len(grid.runs)
@@ -629,7 +676,7 @@ def run_sweep(
             _run_submitit(batches, cache_dir, options, submitit_cluster, on_done, poll_seconds)
     except KeyboardInterrupt as stop:
         bar.close()
-        done = sum(run_path(cache_dir, run_key(c, s)).exists() for c, s in grid.runs)
+        done = sum(record_problem(run_path(cache_dir, run_key(c, s)), c, s) is None for c, s in grid.runs)
         raise SweepInterrupted(done, total, getattr(stop, "signum", signal.SIGINT)) from None
     bar.close()
     return SweepSummary(total, cached, computed, len(batches))

@@ -256,3 +256,37 @@ def test_a_config_survives_the_trip_to_a_worker_and_back():
     config = TokenConfig(**TINY, token_magnitudes=(1, 2, 1, 1, 1, 1, 1, 1), wildcard_probs=probs, redraw=1)
     again = sweep.config_from_dict(json.loads(json.dumps(sweep.config_dict(config))))
     assert sweep.run_key(again, 3) == sweep.run_key(config, 3)  # else the run would never count as cached
+
+
+# ------------------------------------------------------------------------------- a tampered cache
+
+
+def _tamper(path: Path, how: str) -> None:
+    if how == "edited value":
+        record = json.loads(path.read_text())
+        record["chi_plus"] = 0.123
+        path.write_text(json.dumps(record, sort_keys=True) + "\n")
+    elif how == "truncated":
+        path.write_text(path.read_text()[:40])
+    elif how == "empty":
+        path.write_text("")
+    elif how == "another run's record":
+        others = [p for p in path.parent.parent.rglob("*.json") if p != path]
+        path.write_text(others[0].read_text())
+
+
+@pytest.mark.parametrize("how", ["edited value", "truncated", "empty", "another run's record"])
+def test_an_invalid_cached_run_is_named_and_computed_again(tmp_path, capsys, how):
+    grid = sweep.parse_grid(tiny_grid())
+    sweep.run_sweep(grid, tmp_path, workers=1, progress=False)
+    before = sweep.results_frame(grid, tmp_path)
+    config, seed = grid.runs[0]
+    path = sweep.run_path(tmp_path, sweep.run_key(config, seed))
+    _tamper(path, how)
+    assert sweep.load_run(tmp_path, config, seed) is None  # never read as a result
+    capsys.readouterr()
+    summary = sweep.run_sweep(grid, tmp_path, workers=1, progress=False)
+    assert summary.computed == 1 and summary.cached == len(grid.runs) - 1
+    assert str(path) in capsys.readouterr().err
+    after = sweep.results_frame(grid, tmp_path)
+    assert after.equals(before), "the recomputed run differs from the original"
