@@ -33,7 +33,8 @@ share its batch (every seed has its own generators; ``tests/test_sweep.py`` chec
 bit), so the cache can be filled in any order.
 
 *Cache.* One small JSON file per run, ``CACHE/runs/<key[:2]>/<key>.json``, where ``key`` is the
-SHA-256 of the canonical JSON of the full configuration, the seed and :data:`CACHE_FORMAT`;
+SHA-256 of the canonical JSON of the full configuration, the seed, :data:`CACHE_FORMAT` and the
+engine's fingerprint (its source files, torch and numpy versions: changed code never reads old runs);
 written atomically (temporary file + ``os.replace``) by the task that computed it, with a
 checksum of its content. A run whose file holds a valid record (it parses, names this run, and
 its checksum matches) is never recomputed, so an interrupted or extended sweep runs only what is
@@ -73,6 +74,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -407,9 +409,33 @@ def config_json(config: TokenConfig) -> str:
     return json.dumps(config_dict(config), sort_keys=True)
 
 
+# The modules whose code decides a run's numbers: a change to any of them makes every key new.
+ENGINE_SOURCES = ("activations.py", "alpha_cl.py", "metrics.py", "models.py", "train.py", "data/tokens.py", "sweep.py")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@functools.cache
+def engine_fingerprint() -> str:
+    """SHA-256 of the engine's source files (``ENGINE_SOURCES``) and the torch and numpy versions."""
+    import numpy
+    import torch
+
+    digest = hashlib.sha256(f"torch {torch.__version__} numpy {numpy.__version__}".encode())
+    for name in ENGINE_SOURCES:
+        digest.update(name.encode() + b"\0" + (_PACKAGE_DIR / name).read_bytes())
+    return digest.hexdigest()
+
+
 def run_key(config: TokenConfig, seed: int) -> str:
-    """SHA-256 hex of (full configuration, seed, cache format): the run's name in the cache."""
-    payload = json.dumps({"config": config_dict(config), "seed": int(seed), "format": CACHE_FORMAT}, sort_keys=True)
+    """SHA-256 hex of (full configuration, seed, cache format, engine fingerprint): the run's name in the cache.
+
+    The engine fingerprint (:func:`engine_fingerprint`) makes runs of changed code, or of another
+    torch or numpy version, new runs: a cached result is never one that the current code would not make.
+    """
+    payload = json.dumps(
+        {"config": config_dict(config), "seed": int(seed), "format": CACHE_FORMAT, "engine": engine_fingerprint()},
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -458,9 +458,10 @@ checks.prediction(
     op=">",
     threshold=0.0,
     threshold_source="T3.3 within the closed form: informative tokens prioritized",
-    tolerance=3 * flow_se,
-    tolerance_source=f"3 standard errors of a difference of two multinomial fractions over {P.flow_inits} "
-    "random inits (the token an init ends on can change with the float order)",
+    tolerance=3 * np.sqrt(2) * flow_se,
+    tolerance_source=f"3 standard errors of the difference between two independent runs (sqrt 2 times the "
+    f"standard error of a difference of two multinomial fractions over {P.flow_inits} random inits): the token "
+    "an init ends on can change with the float order",
 )
 checks.show_new()
 

@@ -290,3 +290,26 @@ def test_an_invalid_cached_run_is_named_and_computed_again(tmp_path, capsys, how
     assert str(path) in capsys.readouterr().err
     after = sweep.results_frame(grid, tmp_path)
     assert after.equals(before), "the recomputed run differs from the original"
+
+
+def test_a_changed_line_of_engine_code_changes_every_run_key(tmp_path, monkeypatch):
+    config = sweep.parse_grid(tiny_grid()).configs[0]
+    before = sweep.run_key(config, 1)
+    engine = tmp_path / "engine.py"
+    engine.write_text("x = 1\n")
+    monkeypatch.setattr(sweep, "_PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(sweep, "ENGINE_SOURCES", ("engine.py",))
+    sweep.engine_fingerprint.cache_clear()
+    try:
+        first = sweep.run_key(config, 1)
+        engine.write_text("x = 2\n")
+        sweep.engine_fingerprint.cache_clear()
+        assert sweep.run_key(config, 1) != first != before
+    finally:
+        sweep.engine_fingerprint.cache_clear()
+
+
+def test_the_engine_fingerprint_covers_the_modules_that_compute_a_run():
+    for name in sweep.ENGINE_SOURCES:
+        assert (ROOT / "nlcl_utils" / name).is_file(), name
+    assert {"models.py", "train.py", "metrics.py", "data/tokens.py"} <= set(sweep.ENGINE_SOURCES)
