@@ -198,3 +198,12 @@ def test_view_distribution_checks():
         alpha_cl.view_moments(values, skew)
     with pytest.raises(ValueError, match="rank"):
         alpha_cl.fit_kernel_features(torch.eye(3, dtype=torch.float64), rank=0)
+
+
+@pytest.mark.parametrize("tau", [0.0, -1.0, math.inf, math.nan, 1e-320])
+def test_a_temperature_without_a_finite_inverse_is_refused_by_name(tau):
+    f = torch.randn(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^tau: must be a finite number > 0 whose inverse is finite"):
+        alpha_cl.infonce_loss(f, f, tau)
+    with pytest.raises(ValueError, match="^tau:"):
+        alpha_cl.pairwise_importance(f, f, tau)
