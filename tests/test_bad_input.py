@@ -53,11 +53,11 @@ KERNEL_PID = "build/staging/committed/97_slow/figures/97_slow/kernel.pid"
 
 
 # ------------------------------------------------------------------------------------------
-# 17.1: two runs at once; 17.2 and 15: Ctrl-C, SIGTERM, a killed kernel
+# two runs at once; Ctrl-C, SIGTERM, a killed kernel
 # ------------------------------------------------------------------------------------------
 
 
-def test_17_1_two_runs_at_once_never_corrupt_each_other(tmp_path):
+def test_two_runs_at_once_never_corrupt_each_other(tmp_path):
     """A second run on the committed outputs is refused with a message naming the first run;
     a run of another profile goes ahead alongside; the first publishes intact outputs."""
     root = write_tree(tmp_path, {"97_slow": SLOW, "98_good": GOOD})
@@ -103,9 +103,9 @@ def _fake_committed_outputs(root: Path) -> None:
 @pytest.mark.parametrize(
     "case, how, status, rerun",
     [
-        ("17.2 Ctrl-C", signal.SIGINT, 128 + signal.SIGINT, True),
-        ("15 SIGTERM", signal.SIGTERM, 128 + signal.SIGTERM, False),
-        ("15 killed kernel", "kill kernel", 1, True),
+        ("Ctrl-C", signal.SIGINT, 128 + signal.SIGINT, True),
+        ("SIGTERM", signal.SIGTERM, 128 + signal.SIGTERM, False),
+        ("killed kernel", "kill kernel", 1, True),
     ],
 )
 def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, status, rerun):
@@ -142,7 +142,7 @@ def test_interrupt_stops_promptly_and_publishes_nothing(tmp_path, case, how, sta
 
 
 # ------------------------------------------------------------------------------------------
-# 17.3: publishing is all or nothing
+# publishing is all or nothing
 # ------------------------------------------------------------------------------------------
 
 
@@ -161,7 +161,7 @@ def _contents(live: Path) -> set[str]:
     return {p.read_text() for p in live.rglob("*") if p.is_file()}
 
 
-def test_17_3_a_crash_mid_publish_is_completed_by_the_next_run(tmp_path, monkeypatch):
+def test_a_crash_mid_publish_is_completed_by_the_next_run(tmp_path, monkeypatch):
     moves, live = _staged_and_committed(tmp_path)
     journal = tmp_path / "journal.json"
     real_rename, calls = os.rename, []
@@ -181,7 +181,7 @@ def test_17_3_a_crash_mid_publish_is_completed_by_the_next_run(tmp_path, monkeyp
     assert _contents(live) == {"new"} and not (tmp_path / "trash").exists()
 
 
-def test_17_3_nlcl_figures_crashing_mid_publish_loses_nothing(tmp_path, monkeypatch):
+def test_nlcl_figures_crashing_mid_publish_loses_nothing(tmp_path, monkeypatch):
     """The runner dies between moving the old figures away and moving the new ones in: the staged
     outputs and the old ones stay on disk, and finishing the journal gives the complete new set."""
     root = write_tree(tmp_path, {"98_good": GOOD})
@@ -207,7 +207,7 @@ def test_17_3_nlcl_figures_crashing_mid_publish_loses_nothing(tmp_path, monkeypa
     assert manifest["98_good"]["figures"].keys() >= {"line.png"}
 
 
-def test_17_3_a_missing_staged_output_publishes_nothing(tmp_path):
+def test_a_missing_staged_output_publishes_nothing(tmp_path):
     moves, live = _staged_and_committed(tmp_path)
     shutil.rmtree(moves[1][0])
     with pytest.raises(FileNotFoundError, match="nothing was published"):
@@ -215,7 +215,7 @@ def test_17_3_a_missing_staged_output_publishes_nothing(tmp_path):
     assert _contents(live) == {"old"}
 
 
-def test_17_3_an_interrupt_during_publishing_waits_until_it_is_complete(tmp_path, monkeypatch):
+def test_an_interrupt_during_publishing_waits_until_it_is_complete(tmp_path, monkeypatch):
     moves, live = _staged_and_committed(tmp_path)
     real_rename = os.rename
 
@@ -230,11 +230,11 @@ def test_17_3_an_interrupt_during_publishing_waits_until_it_is_complete(tmp_path
 
 
 # ------------------------------------------------------------------------------------------
-# 17.4: plain papermill never writes committed figures
+# plain papermill never writes committed figures
 # ------------------------------------------------------------------------------------------
 
 
-def test_17_4_plain_papermill_writes_under_build_not_into_figures(tmp_path):
+def test_plain_papermill_writes_under_build_not_into_figures(tmp_path):
     source = tmp_path / "98_good.ipynb"
     nb = jupytext.reads(GOOD, fmt="py:percent")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -252,28 +252,28 @@ def test_17_4_plain_papermill_writes_under_build_not_into_figures(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# 17.5 and 15: bad notebook parameters stop before compute; a non-finite claim fails
+# bad notebook parameters stop before compute; a non-finite claim fails
 # ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "case, argv, message",
     [
-        ("17.5 inf in a list", ["-p", "taus", "[1e999, 1.0]"], "non-finite number"),
-        ("17.5 inf", ["-p", "n_trials", "1e999"], "non-finite number"),
-        ("15 misspelled", ["-p", "n_trails", "2"], "did you mean 'n_trials'"),
-        ("15 unknown profile", ["--profile", "huge"], "unknown profile 'huge'"),
-        ("15 unknown notebook", ["--only", "77"], "no notebook '77'"),
+        ("inf in a list", ["-p", "taus", "[1e999, 1.0]"], "non-finite number"),
+        ("inf", ["-p", "n_trials", "1e999"], "non-finite number"),
+        ("misspelled", ["-p", "n_trails", "2"], "did you mean 'n_trials'"),
+        ("unknown profile", ["--profile", "huge"], "unknown profile 'huge'"),
+        ("unknown notebook", ["--only", "77"], "no notebook '77'"),
     ],
 )
-def test_17_5_figures_rejects_bad_overrides_before_any_kernel(case, argv, message, capsys):
+def test_figures_rejects_bad_overrides_before_any_kernel(case, argv, message, capsys):
     assert regenerate.main(["--only", "00", *argv] if "--only" not in argv else argv) == 2
     assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag", ["--jobs", "--timeout"])
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
-def test_15_figures_rejects_bad_jobs_and_timeout(flag, value, capsys):
+def test_figures_rejects_bad_jobs_and_timeout(flag, value, capsys):
     with pytest.raises(SystemExit) as exc:
         regenerate.main([flag, value])
     assert exc.value.code == 2 and flag in capsys.readouterr().err
@@ -304,7 +304,7 @@ NOTEBOOK_CASES = [
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_15_every_notebook_parameter_rejects_wrong_types_nan_inf_and_empty_lists(name):
+def test_every_notebook_parameter_rejects_wrong_types_nan_inf_and_empty_lists(name):
     """The validation of notebook.setup (the cell after the parameters) rejects each value by name.
 
     One case per parameter and bad value (``_bad_values``); ranges (sizes >= 1 ...) are each
@@ -332,7 +332,7 @@ def test_15_every_notebook_parameter_rejects_wrong_types_nan_inf_and_empty_lists
     assert cases and not accepted, f"{name}: bad values accepted: {accepted}"
 
 
-def test_15_notebook_setup_is_what_validates():
+def test_notebook_setup_is_what_validates():
     name = NOTEBOOK_NAMES[0]
     key = next(k for k, v in DEFAULTS[name].items() if isinstance(v, int) and not isinstance(v, bool))
     with pytest.raises(params.ParameterError, match=f"parameter '{key}'"):
@@ -394,7 +394,7 @@ def test_make_test_compares_committed_claims_after_nbval():
 
 
 # ------------------------------------------------------------------------------------------
-# 17.7: a .venv made by the wrong Python is replaced, or make says how to fix it
+# a .venv made by the wrong Python is replaced, or make says how to fix it
 # ------------------------------------------------------------------------------------------
 
 FAKE_311 = """#!/bin/sh
@@ -420,7 +420,7 @@ def _make_tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_17_7_a_venv_of_the_wrong_python_is_recreated(tmp_path):
+def test_a_venv_of_the_wrong_python_is_recreated(tmp_path):
     tree = _make_tree(tmp_path)
     (tree / ".venv" / "bin").mkdir(parents=True)
     shutil.copy(tree / "py312", tree / ".venv" / "bin" / "python")  # what a 3.12 install left behind
@@ -431,7 +431,7 @@ def test_17_7_a_venv_of_the_wrong_python_is_recreated(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_17_7_the_wrong_python_is_refused_with_the_fix(tmp_path):
+def test_the_wrong_python_is_refused_with_the_fix(tmp_path):
     tree = _make_tree(tmp_path)
     out = subprocess.run(["make", "install", f"PYTHON={tree / 'py312'}"], cwd=tree, capture_output=True, text=True)
     assert out.returncode != 0
@@ -441,7 +441,7 @@ def test_17_7_the_wrong_python_is_refused_with_the_fix(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# 17.8: nlcl tokens flags are checked before compute
+# nlcl tokens flags are checked before compute
 # ------------------------------------------------------------------------------------------
 
 TINY = ["--seeds", "1-2", "--steps", "20", "--batch-size", "16", "--no-progress"]
@@ -457,32 +457,32 @@ def _tokens(argv: list[str]) -> int:
 @pytest.mark.parametrize(
     "case, argv, message",
     [
-        ("17.8 beta inf", ["--beta", "inf"], "argument --beta: expected a finite number, got 'inf'"),
-        ("17.8 beta nan", ["--beta", "nan"], "argument --beta: expected a finite number"),
-        ("17.8 lr 1e300", ["--lr", "1e300"], "lr: must be a finite number representable in float32"),
-        ("17.8 weight decay 1e300", ["--weight-decay", "1e300"], "weight_decay: must be a finite number"),
-        ("17.8 tau 1e999", ["--tau", "1e999"], "argument --tau: expected a finite number"),
-        ("17.8 magnitudes inf", ["--token-magnitudes", "1,inf"], "argument --token-magnitudes"),
-        ("17.8 huge seed range", ["--seeds", "0-1000000000"], "asks for 1000000001 seeds"),
-        ("17.8 huge beta", ["--beta", "1e9"], "seeds/sizes: this run needs about"),
-        ("17.8 huge vocab", ["--vocab", "1000000000"], "seeds/sizes: this run needs about"),
-        ("15 seeds 3-1", ["--seeds", "3-1"], "range '3-1' runs backwards"),
-        ("15 seeds a", ["--seeds", "a"], "seeds: 'a' in 'a' is not a seed"),
-        ("15 seeds empty", ["--seeds", ""], "seeds: '' in '' is not a seed"),
-        ("15 seeds duplicates", ["--seeds", "1,2,1"], "seeds: 1 given more than once"),
-        ("15 seeds overlapping", ["--seeds", "1-4,3"], "seeds: 3 given more than once"),
-        ("15 negative seed", ["--seeds", "-3"], "is not a seed"),
-        ("15 zero steps size", ["--batch-size", "1"], "batch_size: must be an integer >= 2"),
-        ("15 negative steps", ["--steps", "-3"], "steps: must be an integer >= 0"),
-        ("15 vocab below per-location", ["--vocab", "3"], "per_location: must be in [1, 3]"),
-        ("15 redraw above wildcards", ["--redraw", "9"], "redraw: must be in [0, 5]"),
-        ("17.8 threads 0", ["--threads", "0"], "threads: must be in [1,"),
-        ("17.8 threads above cores", ["--threads", "4096"], "threads: must be in [1,"),
-        ("17.8 out is a directory", ["--out", "{tmp}"], "is a directory"),
-        ("17.8 out under a file", ["--out", "{tmp}/file.txt/x.json"], "is not a directory"),
+        ("beta inf", ["--beta", "inf"], "argument --beta: expected a finite number, got 'inf'"),
+        ("beta nan", ["--beta", "nan"], "argument --beta: expected a finite number"),
+        ("lr 1e300", ["--lr", "1e300"], "lr: must be a finite number representable in float32"),
+        ("weight decay 1e300", ["--weight-decay", "1e300"], "weight_decay: must be a finite number"),
+        ("tau 1e999", ["--tau", "1e999"], "argument --tau: expected a finite number"),
+        ("magnitudes inf", ["--token-magnitudes", "1,inf"], "argument --token-magnitudes"),
+        ("huge seed range", ["--seeds", "0-1000000000"], "asks for 1000000001 seeds"),
+        ("huge beta", ["--beta", "1e9"], "seeds/sizes: this run needs about"),
+        ("huge vocab", ["--vocab", "1000000000"], "seeds/sizes: this run needs about"),
+        ("seeds 3-1", ["--seeds", "3-1"], "range '3-1' runs backwards"),
+        ("seeds a", ["--seeds", "a"], "seeds: 'a' in 'a' is not a seed"),
+        ("seeds empty", ["--seeds", ""], "seeds: '' in '' is not a seed"),
+        ("seeds duplicates", ["--seeds", "1,2,1"], "seeds: 1 given more than once"),
+        ("seeds overlapping", ["--seeds", "1-4,3"], "seeds: 3 given more than once"),
+        ("negative seed", ["--seeds", "-3"], "is not a seed"),
+        ("zero steps size", ["--batch-size", "1"], "batch_size: must be an integer >= 2"),
+        ("negative steps", ["--steps", "-3"], "steps: must be an integer >= 0"),
+        ("vocab below per-location", ["--vocab", "3"], "per_location: must be in [1, 3]"),
+        ("redraw above wildcards", ["--redraw", "9"], "redraw: must be in [0, 5]"),
+        ("threads 0", ["--threads", "0"], "threads: must be in [1,"),
+        ("threads above cores", ["--threads", "4096"], "threads: must be in [1,"),
+        ("out is a directory", ["--out", "{tmp}"], "is a directory"),
+        ("out under a file", ["--out", "{tmp}/file.txt/x.json"], "is not a directory"),
     ],
 )
-def test_17_8_tokens_rejects_bad_flags_before_compute(case, argv, message, tmp_path, capsys, monkeypatch):
+def test_tokens_rejects_bad_flags_before_compute(case, argv, message, tmp_path, capsys, monkeypatch):
     (tmp_path / "file.txt").write_text("not a directory")
     argv = [a.format(tmp=tmp_path) for a in argv]
     monkeypatch.setattr("nlcl_utils.tokens_cli.run_tokens", lambda *a, **k: pytest.fail("computed before checking"))
@@ -490,7 +490,7 @@ def test_17_8_tokens_rejects_bad_flags_before_compute(case, argv, message, tmp_p
     assert message in capsys.readouterr().err
 
 
-def test_17_8_threads_are_applied_to_the_training_loop(monkeypatch, tmp_path):
+def test_threads_are_applied_to_the_training_loop(monkeypatch, tmp_path):
     seen = {}
     import nlcl_utils.train as train_module
 
@@ -509,7 +509,7 @@ def test_17_8_threads_are_applied_to_the_training_loop(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("extra, status", [([], 1), (["--fail-on-nan"], 1)])
-def test_15_diverging_seeds_are_reported_with_their_step_and_written(extra, status, tmp_path, capsys):
+def test_diverging_seeds_are_reported_with_their_step_and_written(extra, status, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert _tokens(TINY + ["--lr", "1e30", "--out", str(out)] + extra) == status
     err = capsys.readouterr().err
@@ -522,7 +522,7 @@ def test_15_diverging_seeds_are_reported_with_their_step_and_written(extra, stat
 
 
 @pytest.mark.parametrize("extra, status", [([], 0), (["--fail-on-nan"], 1)])
-def test_15_one_seed_diverging_keeps_the_others(extra, status, tmp_path, capsys, monkeypatch):
+def test_one_seed_diverging_keeps_the_others(extra, status, tmp_path, capsys, monkeypatch):
     """Seed 1 made to diverge at step 5 (the NaN guard's record of it); seed 2 finishes."""
     import nlcl_utils.tokens_cli as cli
 
@@ -543,12 +543,12 @@ def test_15_one_seed_diverging_keeps_the_others(extra, status, tmp_path, capsys,
     assert "seed 1: loss or gradient not finite at step 5" in capsys.readouterr().err
 
 
-def test_15_finished_seeds_exit_0_even_with_fail_on_nan():
+def test_finished_seeds_exit_0_even_with_fail_on_nan():
     assert _tokens(TINY + ["--fail-on-nan"]) == 0
 
 
 # ------------------------------------------------------------------------------------------
-# 17.9 and 15: library functions reject wrong input instead of a silent wrong result
+# library functions reject wrong input instead of a silent wrong result
 # ------------------------------------------------------------------------------------------
 
 
@@ -581,50 +581,50 @@ F = torch.randn(4, 3, dtype=torch.float64)
 ALPHA = torch.rand(4, 4, dtype=torch.float64)
 
 LIBRARY_CASES = [
-    ("17.9 token id = V", _token_id_equal_to_vocab, ValueError, r"token ids must be in \[0, V=6\)"),
-    ("17.9 float token ids", _float_token_ids, TypeError, "integer tensor of token ids"),
-    ("15 views of different shapes", _views_of_different_shapes, ValueError, "tok2: expected shape"),
-    ("17.9 bn given as a string", lambda: TokenConfig(bn="no"), ValueError, "bn: must be True or False"),
-    ("17.9 bn_scale as 0", lambda: TokenConfig(bn_scale=0), ValueError, "bn_scale: must be True or False"),
-    ("17.9 beta inf", lambda: TokenConfig(beta=math.inf), ValueError, "beta: must be a finite number"),
-    ("17.9 lr nan", lambda: TokenConfig(lr=math.nan), ValueError, "lr: must be a finite number"),
-    ("17.9 lr beyond float32", lambda: TokenConfig(lr=1e300), ValueError, "representable in float32"),
-    ("17.9 tau as a string", lambda: TokenConfig(tau="0.1"), ValueError, "tau: must be a finite number"),
-    ("17.9 energy: alpha of another batch", lambda: alpha_cl.energy(F, F, torch.rand(5, 5)), ValueError, "alpha"),
+    ("token id = V", _token_id_equal_to_vocab, ValueError, r"token ids must be in \[0, V=6\)"),
+    ("float token ids", _float_token_ids, TypeError, "integer tensor of token ids"),
+    ("views of different shapes", _views_of_different_shapes, ValueError, "tok2: expected shape"),
+    ("bn given as a string", lambda: TokenConfig(bn="no"), ValueError, "bn: must be True or False"),
+    ("bn_scale as 0", lambda: TokenConfig(bn_scale=0), ValueError, "bn_scale: must be True or False"),
+    ("beta inf", lambda: TokenConfig(beta=math.inf), ValueError, "beta: must be a finite number"),
+    ("lr nan", lambda: TokenConfig(lr=math.nan), ValueError, "lr: must be a finite number"),
+    ("lr beyond float32", lambda: TokenConfig(lr=1e300), ValueError, "representable in float32"),
+    ("tau as a string", lambda: TokenConfig(tau="0.1"), ValueError, "tau: must be a finite number"),
+    ("energy: alpha of another batch", lambda: alpha_cl.energy(F, F, torch.rand(5, 5)), ValueError, "alpha"),
     (
-        "17.9 energy: a 1 x 1 alpha would broadcast as a scalar",
+        "energy: a 1 x 1 alpha would broadcast as a scalar",
         lambda: alpha_cl.energy(F, F, torch.ones(1, 1, dtype=torch.float64)),
         ValueError,
         r"alpha: expected shape \[\.\.\., 4, 4\]",
     ),
     (
-        "17.9 energy: a vector alpha would broadcast over rows",
+        "energy: a vector alpha would broadcast over rows",
         lambda: alpha_cl.energy(F, F, torch.ones(4, dtype=torch.float64)),
         ValueError,
         "alpha: expected shape",
     ),
-    ("17.9 energy: integer features", lambda: alpha_cl.energy(F.long(), F.long(), ALPHA), TypeError, "f1, f2"),
-    ("17.9 energy: views differ", lambda: alpha_cl.energy(F, F[:3], ALPHA), ValueError, "same shape"),
+    ("energy: integer features", lambda: alpha_cl.energy(F.long(), F.long(), ALPHA), TypeError, "f1, f2"),
+    ("energy: views differ", lambda: alpha_cl.energy(F, F[:3], ALPHA), ValueError, "same shape"),
     (
-        "17.9 covariance: b of another batch size",
+        "covariance: b of another batch size",
         lambda: alpha_cl.contrastive_covariance(F, F, ALPHA, F[:3], F[:3]),
         ValueError,
         "the same",
     ),
     (
-        "17.9 covariance: alpha's replicas do not match the features' replicas",
+        "covariance: alpha's replicas do not match the features' replicas",
         lambda: alpha_cl.contrastive_covariance(F.expand(3, 4, 3), F.expand(3, 4, 3), ALPHA.expand(2, 4, 4)),
         ValueError,
         "leading dims that broadcast",
     ),
     (
-        "17.9 kernel variances: NaN feature",
+        "kernel variances: NaN feature",
         lambda: alpha_cl.kernel_local_variances(torch.tensor([[1.0, math.nan], [0.5, 1.0]]), torch.ones(2, 2)),
         ValueError,
         "NaN or inf",
     ),
     (
-        "17.9 kernel variances: mismatched N",
+        "kernel variances: mismatched N",
         lambda: alpha_cl.kernel_local_variances(torch.ones(3, 2), torch.ones(2, 2)),
         ValueError,
         "same N",
@@ -633,12 +633,12 @@ LIBRARY_CASES = [
 
 
 @pytest.mark.parametrize("case, call, error, message", LIBRARY_CASES, ids=[c[0] for c in LIBRARY_CASES])
-def test_17_9_library_rejects_wrong_input(case, call, error, message):
+def test_library_rejects_wrong_input(case, call, error, message):
     with pytest.raises(error, match=message):
         call()
 
 
-def test_17_9_valid_input_still_works():
+def test_valid_input_still_works():
     net, tok = _net_and_batch()
     loss, _ = net.loss_and_grads((tok, tok))
     assert torch.isfinite(loss).all()
@@ -648,7 +648,7 @@ def test_17_9_valid_input_still_works():
 
 
 # ------------------------------------------------------------------------------------------
-# 17.10: every package a notebook or the package imports is declared
+# every package a notebook or the package imports is declared
 # ------------------------------------------------------------------------------------------
 
 
@@ -667,7 +667,7 @@ def _imported_top_level(paths: list[Path]) -> set[str]:
 BROUGHT_BY = {"IPython": "ipykernel (the notebooks' kernel is IPython)"}
 
 
-def test_17_10_every_third_party_import_is_declared():
+def test_every_third_party_import_is_declared():
     import tomllib
 
     sources = sorted((ROOT / "notebooks").glob("*.py")) + sorted((ROOT / "nlcl_utils").rglob("*.py"))
