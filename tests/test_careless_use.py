@@ -21,6 +21,7 @@ import jupytext
 import numpy as np
 import pytest
 import torch
+from test_sweep import TINY as SWEEP_TINY
 from throwaway_tree import GOOD, child_env, snapshot, write_tree
 
 from nlcl_utils import claims, plotting, publish, readme, regenerate, sweep, sweep_cli, tokens_cli
@@ -29,16 +30,7 @@ from nlcl_utils.data.tokens import embed
 from nlcl_utils.models import ReceptiveFieldNet
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {
-    "vocab": 8,
-    "locations": 4,
-    "per_location": 2,
-    "patterns": 4,
-    "pattern_len": 2,
-    "out_dim": 8,
-    "batch_size": 16,
-    "steps": 20,
-}
+TINY = {**SWEEP_TINY, "steps": 20}  # the sweep tests' tiny task, shorter
 TINY_TOML = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
 TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if k != "steps"]
 
