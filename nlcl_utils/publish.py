@@ -10,8 +10,9 @@
   removed at the end. Only a hard kill (SIGKILL, power loss) can stop it half-way, and then
   :func:`recover` (called at the start of the next run under the same lock) finishes the
   journal's renames, so every committed output ends up either all old or all new.
-* :func:`check_folder`: whether a folder is (or can be created as) a place this process can
-  write, checked by trying it; the commands call it before any work, not when writing results.
+* :func:`check_folder` / :func:`check_output_file`: whether a folder (or a file's folder) is a
+  place this process can write, checked by trying it; the commands call them before any work,
+  not when writing results.
 
 Staged files must live on the same filesystem as their targets (everything is under the
 repository: ``build/`` next to ``notebooks/`` and ``figures/``), where ``rename`` is atomic.
@@ -57,6 +58,20 @@ def check_folder(path: str | Path, name: str) -> None:
     except OSError as err:
         where = "is not writable" if base == path else f"cannot be created (nothing can be written in {str(base)!r})"
         raise ValueError(f"{name}: the folder {str(path)!r} {where}: {err.strerror}") from None
+
+
+def check_output_file(path: Path | None, name: str = "out") -> None:
+    """Raise ValueError naming ``name`` unless file ``path`` can be written (checked before compute, not after)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a directory; give a file name such as results.json")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"{name}: {str(path.parent)!r} is not a directory, so {str(path)!r} cannot be created")
+    check_folder(path.parent, name)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{name}: {str(path)!r} is not writable")
 
 
 class LockBusy(RuntimeError):

@@ -21,9 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from nlcl_utils import sweep
+from nlcl_utils import publish, sweep
 from nlcl_utils.processes import stop_on_signals
-from nlcl_utils.tokens_cli import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep.check_slurm_options(slurm_overrides(args), "slurm options")
         if sweep.plan(grid, args.cache)[1]:
             sweep.check_cache(args.cache)
-        check_output(out, "out")
+        publish.check_output_file(out, "out")
     except ValueError as err:
         print(f"nlcl sweep: error: {err}", file=sys.stderr)
         return 2

@@ -131,19 +131,6 @@ def check_memory(config: TokenConfig, replicas: int, available: int) -> None:
         )
 
 
-def check_output(path: Path | None, name: str = "out") -> None:
-    """Raise ValueError naming ``name`` unless file ``path`` can be written (checked before compute, not after)."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise ValueError(f"{name}: {str(path)!r} is a directory; give a file name such as results.json")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise ValueError(f"{name}: {str(path.parent)!r} is not a directory, so {str(path)!r} cannot be created")
-    publish.check_folder(path.parent, name)
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"{name}: {str(path)!r} is not writable")
-
-
 def check_threads(threads: int) -> None:
     """Threads must be in [1, number of cores]: more only oversubscribes (see train())."""
     cores = available_cores()
@@ -258,7 +245,7 @@ def check_request(args: argparse.Namespace) -> tuple[TokenConfig, list[int]]:
     """Config and seeds of a request, every flag checked (ValueError naming it) before compute."""
     config = config_from_args(args)
     check_threads(args.threads)
-    check_output(args.out)
+    publish.check_output_file(args.out)
     available = available_memory()
     check_memory(config, 1, available)  # the sizes alone
     seeds = parse_seeds(args.seeds, limit=available // bytes_per_replica(config))
