@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from nlcl_utils.checks import NlclError
+
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 # Set in the environment of the kernels of `nlcl figures`, the publisher: only they may write
 # figures into a committed figures/ tree (see plotting.figure_dir).
@@ -74,7 +76,7 @@ def check_output_file(path: Path | None, name: str = "out") -> None:
         raise ValueError(f"{name}: {str(path)!r} is not writable")
 
 
-class LockBusy(RuntimeError):
+class LockBusy(NlclError, RuntimeError):
     """Another run holds the lock of this output target."""
 
 
@@ -134,13 +136,24 @@ def signals_held():
             signal.raise_signal(sig)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never a part.
+
+    The text goes to a hidden temporary file beside ``path`` (named with this process's id, so
+    concurrent writers never share one), is flushed to disk, then renamed over ``path``. Creates
+    the parent folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _remove(path: Path) -> None:
@@ -166,7 +179,7 @@ def publish(moves: list[tuple[Path, Path]], journal: Path, trash: Path) -> None:
     with signals_held():
         Path(trash).mkdir(parents=True, exist_ok=True)
         journal.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(journal, json.dumps({"moves": plan, "trash": str(trash)}, indent=1) + "\n")
+        write_atomic(journal, json.dumps({"moves": plan, "trash": str(trash)}, indent=1) + "\n")
         _apply(journal)
 
 

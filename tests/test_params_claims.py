@@ -40,7 +40,7 @@ def test_valid_parameters_pass_and_are_converted():
         ({"tau": "0.1"}, r"parameter 'tau'.*\(str\)"),
         (
             {"activation": "rellu"},
-            r"parameter 'activation': expected one of 'relu', 'linear', got 'rellu' \(did you mean 'relu'\?\)",
+            r"parameter 'activation': expected one of 'relu', 'linear', got 'rellu'; did you mean 'relu'\?",
         ),
         ({"use_bn": 1}, r"parameter 'use_bn': expected True or False"),
         ({"taus": []}, r"parameter 'taus': expected a list of at least 1"),

@@ -62,10 +62,10 @@ def test_blocks_are_products_cases_are_explicit_rows_and_duplicates_drop():
     got = [(c.activation, c.beta, c.slope) for c in grid.configs]
     # relu beta=2 from the second block equals the first block's (int 2 vs float 2.0): dropped
     assert got == [
-        ("relu", 1.0, 0.1),
-        ("relu", 2.0, 0.1),
-        ("linear", 1.0, 0.1),
-        ("linear", 2.0, 0.1),
+        ("relu", 1.0, 0.05),
+        ("relu", 2.0, 0.05),
+        ("linear", 1.0, 0.05),
+        ("linear", 2.0, 0.05),
         ("leaky_relu", 5.0, 0.05),
     ]
     assert all(c.steps == TINY["steps"] for c in grid.configs)
@@ -331,13 +331,13 @@ def test_the_engine_fingerprint_covers_the_modules_that_compute_a_run():
     for name in sweep.ENGINE_SOURCES:
         assert (ROOT / "nlcl_utils" / name).is_file(), name
     # every package module a cached run's code imports, directly or not, except those that only
-    # schedule work or show progress (they cannot change a number)
+    # schedule work, show progress, write files or check input (they cannot change a number)
     todo, seen = [ROOT / "nlcl_utils" / "experiments" / "sweep.py"], set()
     while todo:
         path = todo.pop()
         if path not in seen:
             seen.add(path)
             todo.extend(_package_imports(path))
-    scheduling = {"processes.py", "progress.py", "publish.py"}
+    scheduling = {"processes.py", "progress.py", "publish.py", "checks.py", "settings.py"}
     computing = {p.relative_to(ROOT / "nlcl_utils").as_posix() for p in seen if p.name != "__init__.py"}
     assert computing - scheduling <= set(sweep.ENGINE_SOURCES)

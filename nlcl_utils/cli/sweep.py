@@ -24,13 +24,14 @@ from pathlib import Path
 from nlcl_utils import publish
 from nlcl_utils.experiments import sweep
 from nlcl_utils.processes import stop_on_signals
+from nlcl_utils.settings import DefaultsHelp
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nlcl sweep",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelp,
     )
     p.add_argument("grid", type=Path, help="TOML grid file (format: see nlcl_utils/experiments/sweep.py)")
     p.add_argument("--cache", type=Path, default=Path("sweep-cache"), help="cache folder (one JSON file per run)")

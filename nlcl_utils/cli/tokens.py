@@ -21,7 +21,6 @@ when any seed went NaN.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -30,29 +29,13 @@ import time
 from pathlib import Path
 
 from nlcl_utils import publish
-from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, EMBEDDINGS
-from nlcl_utils.engine.activations import ACTIVATION_NAMES
-from nlcl_utils.engine.models import HEAD_NAMES, LOSS_NAMES
+from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, TokenTaskSpec
 from nlcl_utils.engine.train import DTYPES, TokenConfig, run_tokens
 from nlcl_utils.processes import Stopped, available_cores, stop_on_signals
 from nlcl_utils.seeds import parse_seeds
+from nlcl_utils.settings import DefaultsHelp, add_flags, flag_fields, from_args
 
 RUN_FIELDS = ("chi_plus", "chi_minus", "selective_fraction", "coverage", "effective_rank")
-
-
-def _finite_float(text: str) -> float:
-    """argparse type: a finite real number (rejects nan, inf and overflowing literals like 1e999)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(_finite_float(x) for x in text.split(","))
 
 
 def available_memory() -> int:
@@ -107,73 +90,15 @@ def check_threads(threads: int) -> None:
         raise ValueError(f"threads: must be in [1, {cores}] (the cores this process may use), got {threads}")
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as strict JSON (no NaN) to ``path`` atomically (a temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="nlcl tokens", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    d = TokenConfig()
+    p = argparse.ArgumentParser(prog="nlcl tokens", description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp)
     task = p.add_argument_group("task (hierarchical token data)")
-    task.add_argument("--vocab", type=int, default=d.vocab, help="vocabulary size V")
-    task.add_argument("--locations", type=int, default=d.locations, help="receptive fields K")
-    task.add_argument(
-        "--per-location", type=int, default=d.per_location, help="tokens allowed per location in patterns, P"
-    )
-    task.add_argument("--patterns", type=int, default=d.patterns, help="global patterns G")
-    task.add_argument("--pattern-len", type=int, default=d.pattern_len, help="non-wildcard locations per pattern L")
-    task.add_argument("--embedding", choices=EMBEDDINGS, default=d.embedding, help="token embeddings")
-    task.add_argument("--embed-dim", type=int, default=None, help="dimension of random embeddings (default V)")
-    task.add_argument("--token-magnitudes", type=_floats, default=None, help="V comma-separated embedding scales")
-    task.add_argument(
-        "--redraw", type=int, default=None, help="wildcards re-drawn in the second view (augmentation; default all K-L)"
-    )
+    add_flags(task, TokenConfig, [f.name for f in flag_fields(TokenTaskSpec)])
     net = p.add_argument_group("network")
-    net.add_argument(
-        "--beta", type=_finite_float, default=d.beta, help="over-parameterization: M = beta*P filters per RF"
-    )
-    net.add_argument("--out-dim", type=int, default=d.out_dim, help="output dimension")
-    net.add_argument("--activation", choices=ACTIVATION_NAMES, default=d.activation)
-    net.add_argument(
-        "--slope", type=_finite_float, default=0.05, help="leaky_relu slope (reference code's; TokenConfig: 0.1)"
-    )
-    net.add_argument("--bn", action=argparse.BooleanOptionalAction, default=d.bn, help="BatchNorm on the hidden units")
-    net.add_argument(
-        "--bn-mean-grad",
-        action=argparse.BooleanOptionalAction,
-        default=d.bn_mean_grad,
-        help="gradient through the BN batch mean",
-    )
-    net.add_argument(
-        "--bn-var-grad",
-        action=argparse.BooleanOptionalAction,
-        default=d.bn_var_grad,
-        help="gradient through the BN batch variance",
-    )
-    net.add_argument(
-        "--bn-scale",
-        action=argparse.BooleanOptionalAction,
-        default=d.bn_scale,
-        help="divide by the batch standard deviation (--no-bn-scale: mean-only BN)",
-    )
+    add_flags(net, TokenConfig, ("beta", "out_dim", "activation", "slope", "bn", "bn_mean_grad", "bn_var_grad",
+                                 "bn_scale", "head"))  # fmt: skip
     opt = p.add_argument_group("loss and optimizer")
-    net.add_argument(
-        "--head", choices=HEAD_NAMES, default=d.head, help="joint top layer or one decoupled output block per RF"
-    )
-    opt.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
-    opt.add_argument("--tau", type=_finite_float, default=d.tau, help="InfoNCE temperature")
-    opt.add_argument("--lr", type=_finite_float, default=d.lr)
-    opt.add_argument("--momentum", type=_finite_float, default=d.momentum)
-    opt.add_argument("--weight-decay", type=_finite_float, default=d.weight_decay)
-    opt.add_argument("--batch-size", type=int, default=d.batch_size)
-    opt.add_argument("--steps", type=int, default=d.steps)
-    opt.add_argument("--dtype", choices=tuple(DTYPES), default=d.dtype)
+    add_flags(opt, TokenConfig, ("loss", "tau", "lr", "momentum", "weight_decay", "batch_size", "steps", "dtype"))
     run = p.add_argument_group("run")
     run.add_argument("--seeds", type=str, default="1-8", help="seeds, e.g. 1-8 or 1,3,5")
     run.add_argument("--out", type=Path, default=None, help="write the JSON result here")
@@ -184,13 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TokenConfig:
-    """Build (and validate) the :class:`TokenConfig` from parsed flags.
-
-    Every flag named like a config field (``--per-location`` -> ``per_location``) sets it;
-    fields without a flag (bn_eps, wildcard_probs) keep their defaults.
-    """
-    names = {f.name for f in dataclasses.fields(TokenConfig)}
-    return TokenConfig(**{k: v for k, v in vars(args).items() if k in names})
+    """Build (and validate) the :class:`TokenConfig` from parsed flags (fields without a flag keep
+    their defaults)."""
+    return from_args(TokenConfig, args)
 
 
 def _json_number(x: float) -> float | None:
@@ -281,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if summary["nan_runs"]:
         print(nan_report(runs), file=sys.stderr)
     if args.out is not None:
-        write_json(args.out, result)
+        publish.write_atomic(args.out, json.dumps(result, indent=2, allow_nan=False) + "\n")
     if not ok:
         print("nlcl tokens: no seed finished (all went NaN): lower --lr or check the settings", file=sys.stderr)
         return 1

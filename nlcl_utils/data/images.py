@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlcl_utils.checks import NlclError
 from nlcl_utils.seeds import check_seeds, replica_generator
 
 Tensor = torch.Tensor
@@ -55,7 +56,7 @@ MNIST_FILES = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class IDXError(ValueError):
+class IDXError(NlclError, ValueError):
     """An IDX file (or the folder that should hold it) is missing or malformed."""
 
 

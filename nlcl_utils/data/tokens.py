@@ -40,21 +40,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nlcl_utils.checks import require_choice, require_int
 from nlcl_utils.seeds import check_seeds, replica_generator
+from nlcl_utils.settings import setting
 
 Tensor = torch.Tensor
 
 EMBEDDINGS = ("onehot", "random")
 DATA_CHUNK_STEPS = 50
-
-
-def _require_int(name: str, value: object, low: int, high: int | None = None, rule: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}: must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: must be {span}{rule}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -69,16 +62,16 @@ class TokenTaskSpec:
     ``K - L``).
     """
 
-    vocab: int = 20
-    locations: int = 10
-    per_location: int = 5
-    patterns: int = 40
-    pattern_len: int = 5
-    embedding: str = "onehot"
-    embed_dim: int | None = None
-    token_magnitudes: tuple[float, ...] | None = None
-    wildcard_probs: tuple[tuple[float, ...], ...] | None = None
-    redraw: int | None = None
+    vocab: int = setting(20, "vocabulary size V")
+    locations: int = setting(10, "receptive fields K")
+    per_location: int = setting(5, "tokens allowed per location in patterns, P")
+    patterns: int = setting(40, "global patterns G")
+    pattern_len: int = setting(5, "non-wildcard locations per pattern L")
+    embedding: str = setting("onehot", "token embeddings", choices=EMBEDDINGS)
+    embed_dim: int | None = setting(None, "dimension of random embeddings (None: V)")
+    token_magnitudes: tuple[float, ...] | None = setting(None, "V comma-separated embedding scales (None: all 1)")
+    wildcard_probs: tuple[tuple[float, ...], ...] | None = setting(None, "[K][V] filler distribution", flag=False)
+    redraw: int | None = setting(None, "wildcards re-drawn in the second view (augmentation; None: all K-L)")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -98,15 +91,14 @@ class TokenTaskSpec:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field and its allowed values."""
-        v = _require_int("vocab", self.vocab, 1)
-        k = _require_int("locations", self.locations, 1)
-        _require_int("per_location", self.per_location, 1, v, " (P <= vocab V)")
-        _require_int("patterns", self.patterns, 1)
-        _require_int("pattern_len", self.pattern_len, 1, k, " (pattern length <= locations K)")
-        if self.embedding not in EMBEDDINGS:
-            raise ValueError(f"embedding: unknown {self.embedding!r}; allowed: {', '.join(EMBEDDINGS)}")
+        v = require_int("vocab", self.vocab, 1)
+        k = require_int("locations", self.locations, 1)
+        require_int("per_location", self.per_location, 1, v, " (P <= vocab V)")
+        require_int("patterns", self.patterns, 1)
+        require_int("pattern_len", self.pattern_len, 1, k, " (pattern length <= locations K)")
+        require_choice("embedding", self.embedding, EMBEDDINGS)
         if self.embed_dim is not None:
-            _require_int("embed_dim", self.embed_dim, 1)
+            require_int("embed_dim", self.embed_dim, 1)
             if self.embedding == "onehot" and self.embed_dim != v:
                 raise ValueError(f"embed_dim: one-hot embeddings have dimension vocab={v}, got {self.embed_dim}")
         if self.token_magnitudes is not None:
@@ -121,7 +113,7 @@ class TokenTaskSpec:
                     f"summing to 1, got shape {table.shape}"
                 )
         if self.redraw is not None:
-            _require_int("redraw", self.redraw, 0, self.wildcards, f" (0 .. K - L = {self.wildcards})")
+            require_int("redraw", self.redraw, 0, self.wildcards, f" (0 .. K - L = {self.wildcards})")
 
 
 @dataclass
@@ -222,7 +214,7 @@ class TokenSampler:
         persistent: Tensor | None = None,
     ):
         self.tasks = tasks
-        self.batch_size = _require_int("batch_size", batch_size, 2)
+        self.batch_size = require_int("batch_size", batch_size, 2)
         self.generators = [replica_generator(s, "data") for s in tasks.seeds]
         self._cdfs = self._filler_cdfs(wildcard_probs)  # per replica: [K, V] cumulative table or None
         self.persistent = self._persistent_mask(persistent)  # [R, K, V] bool or None

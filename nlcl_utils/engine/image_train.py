@@ -15,50 +15,35 @@ decay 5e-3, batch 128, 50 outputs) and M = 10 * beta filters per receptive field
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from nlcl_utils.checks import SettingError, require_int
 from nlcl_utils.data.images import Augmentation, ImageData, ViewSampler, split_fields
-from nlcl_utils.engine.activations import ACTIVATION_NAMES
+from nlcl_utils.engine.config import DTYPES, NetworkSettings
 from nlcl_utils.engine.image_net import DenseReceptiveFieldNet
-from nlcl_utils.engine.models import LOSS_NAMES
-from nlcl_utils.engine.train import DTYPES, TrainResult, check_optimizer, train
+from nlcl_utils.engine.train import TrainResult, train
 from nlcl_utils.seeds import check_seeds
+from nlcl_utils.settings import setting
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(NetworkSettings):
     """Every setting of one image run (see the module docstring for the defaults' origin).
 
-    beta, filters_per_beta: M = round(beta * filters_per_beta) filters per receptive field;
-    grid: the image is cut into grid x grid receptive fields; the rest as in
-    :class:`nlcl_utils.engine.train.TokenConfig`; augmentation: how the two views are made.
+    Network, loss and optimizer: :class:`nlcl_utils.engine.config.NetworkSettings`. Own fields:
+    filters_per_beta (M = round(beta * filters_per_beta) filters per receptive field), grid (the
+    image is cut into grid x grid receptive fields), augmentation (how the two views are made),
+    and a shorter default run (steps).
     """
 
-    beta: float = 5
-    filters_per_beta: int = 10
-    grid: int = 2
-    out_dim: int = 50
-    activation: str = "relu"
-    slope: float = 0.1
-    bn: bool = True
-    bn_mean_grad: bool = True
-    bn_var_grad: bool = False
-    bn_eps: float = 1e-5
-    bn_scale: bool = True
-    loss: str = "infonce"
-    tau: float = 0.1
-    lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 5e-3
-    batch_size: int = 128
-    steps: int = 2000
-    dtype: str = "float32"
+    steps: int = setting(2000, "SGD steps")
+    filters_per_beta: int = setting(10, "filters per receptive field at beta = 1")
+    grid: int = setting(2, "the image is cut into grid x grid receptive fields")
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     @property
@@ -67,40 +52,15 @@ class ImageConfig:
         return int(round(self.beta * self.filters_per_beta))
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad setting (before any compute)."""
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta > 0:
-            raise ValueError(f"beta: must be a number > 0, got {self.beta!r}")
-        for name in ("filters_per_beta", "grid", "out_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        """Raise SettingError (a ValueError) naming the first bad setting (before any compute)."""
+        self.validate_network()
+        require_int("filters_per_beta", self.filters_per_beta, 1)
+        require_int("grid", self.grid, 1)
         if self.filters < 1:
-            raise ValueError(f"beta: beta * filters_per_beta must round to >= 1 filter, got {self.filters}")
-        if self.activation not in ACTIVATION_NAMES:
-            raise ValueError(f"activation: unknown {self.activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
-        if self.loss not in LOSS_NAMES:
-            raise ValueError(f"loss: unknown {self.loss!r}; allowed: {', '.join(LOSS_NAMES)}")
-        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
-            raise ValueError(f"tau: must be a finite number > 0, got {self.tau!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size: must be an integer >= 2, got {self.batch_size!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        if not 0.0 <= self.slope <= 1.0:
-            raise ValueError(f"slope: must be in [0, 1], got {self.slope}")
-        if not self.bn_eps > 0:
-            raise ValueError(f"bn_eps: must be > 0, got {self.bn_eps}")
-        if self.bn_var_grad and not self.bn_scale:
-            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
+            raise SettingError(f"beta: beta * filters_per_beta must round to >= 1 filter, got {self.filters}")
         if not isinstance(self.augmentation, Augmentation):
-            raise ValueError(f"augmentation: must be an Augmentation, got {type(self.augmentation).__name__}")
+            raise SettingError(f"augmentation: must be an Augmentation, got {type(self.augmentation).__name__}")
         self.augmentation.validate()
-        check_optimizer(self.steps, self.lr, self.momentum, self.weight_decay)
-
-    def network_options(self) -> dict:
-        """Keyword options of :class:`DenseReceptiveFieldNet` for this config."""
-        names = ("activation", "slope", "bn", "bn_mean_grad", "bn_var_grad", "bn_eps", "bn_scale", "loss", "tau")
-        return {name: getattr(self, name) for name in names}
 
 
 @dataclass

@@ -32,7 +32,6 @@ The experiment-level entry point for the token task is :func:`run_tokens` with a
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,15 +40,16 @@ from typing import Any
 import torch
 
 from nlcl_utils import progress as progress_bars
+from nlcl_utils.checks import require_choice
 from nlcl_utils.data.tokens import TokenSampler, TokenTasks, TokenTaskSpec, make_tasks
-from nlcl_utils.engine.activations import ACTIVATION_NAMES
+from nlcl_utils.engine.config import DTYPES, NetworkSettings, check_optimizer
 from nlcl_utils.engine.metrics import token_metrics
-from nlcl_utils.engine.models import HEAD_NAMES, LOSS_NAMES, ReceptiveFieldNet
+from nlcl_utils.engine.models import HEAD_NAMES, ReceptiveFieldNet
 from nlcl_utils.processes import check_workers, map_ordered
 from nlcl_utils.seeds import check_seeds
+from nlcl_utils.settings import setting
 
 Tensor = torch.Tensor
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -74,17 +74,6 @@ class TrainResult:
     nan_step: Tensor
     cpu_seconds: float
     wall_seconds: float
-
-
-def check_optimizer(steps: int, lr: float, momentum: float, weight_decay: float) -> None:
-    """Raise ValueError naming a bad optimizer setting."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps: must be an integer >= 0, got {steps!r}")
-    for name, value, low in (("lr", lr, 0.0), ("momentum", momentum, 0.0), ("weight_decay", weight_decay, 0.0)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
-            raise ValueError(f"{name}: must be a finite number >= {low}, got {value!r}")
-    if momentum >= 1:
-        raise ValueError(f"momentum: must be in [0, 1), got {momentum}")
 
 
 def _check_snapshot_steps(snapshot_steps: Sequence[int], steps: int) -> list[int]:
@@ -223,36 +212,18 @@ def _sgd_update(
 
 
 @dataclass(frozen=True)
-class TokenConfig(TokenTaskSpec):
+class TokenConfig(TokenTaskSpec, NetworkSettings):
     """Every setting of the hierarchical-token experiment (defaults: the paper's, ``docs/theory.md`` section 6).
 
-    Task: the fields of :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw), inherited,
-    so a config is one flat record (CLI flags, JSON). Network: beta (M = beta * per_location
-    filters per RF), out_dim, activation (+ slope for leaky_relu), bn, bn_mean_grad, bn_var_grad,
-    bn_eps, bn_scale (False: mean-only BN), head (``"joint"``, the paper's top layer, or ``"per_rf"``,
-    the decoupled block-diagonal one of :mod:`nlcl_utils.engine.models`). Loss: loss (``"infonce"``,
-    ``"quadratic"``, ``"quadratic_tau"`` = quadratic(M / tau)), tau. Optimizer: lr, momentum,
-    weight_decay, batch_size, steps. dtype: ``"float32"`` (training) or ``"float64"``.
+    Task: the fields of :class:`nlcl_utils.data.tokens.TokenTaskSpec` (vocab .. redraw); network,
+    loss and optimizer: those of :class:`nlcl_utils.engine.config.NetworkSettings` (beta .. dtype);
+    both inherited, so a config is one flat record (CLI flags, JSON). Its own field: head
+    (``"joint"``, the paper's top layer, or ``"per_rf"``, the decoupled block-diagonal one of
+    :mod:`nlcl_utils.engine.models`). Losses: ``"infonce"``, ``"quadratic"``, ``"quadratic_tau"``
+    = quadratic(M / tau). dtype: ``"float32"`` (training) or ``"float64"``.
     """
 
-    beta: float = 5
-    out_dim: int = 50
-    activation: str = "relu"
-    slope: float = 0.1
-    bn: bool = True
-    bn_mean_grad: bool = True
-    bn_var_grad: bool = False
-    bn_eps: float = 1e-5
-    bn_scale: bool = True
-    head: str = "joint"
-    loss: str = "infonce"
-    tau: float = 0.1
-    lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 5e-3
-    batch_size: int = 128
-    steps: int = 5000
-    dtype: str = "float32"
+    head: str = setting("joint", "joint top layer or one decoupled output block per RF", choices=HEAD_NAMES)
 
     @property
     def filters(self) -> int:
@@ -265,41 +236,10 @@ class TokenConfig(TokenTaskSpec):
         return TokenTaskSpec(**{n: getattr(self, n) for n in names})
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad setting (before any compute)."""
-        super().validate()  # the task fields
-        for name in ("bn", "bn_mean_grad", "bn_var_grad", "bn_scale"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: must be True or False, got {getattr(self, name)!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        largest = torch.finfo(DTYPES[self.dtype]).max
-        for name in ("beta", "slope", "bn_eps", "tau", "lr", "momentum", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= largest:
-                raise ValueError(f"{name}: must be a finite number representable in {self.dtype}, got {value!r}")
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta >= 1:
-            raise ValueError(f"beta: must be a number >= 1 (M = beta * P filters per RF), got {self.beta!r}")
-        if isinstance(self.out_dim, bool) or not isinstance(self.out_dim, int) or self.out_dim < 1:
-            raise ValueError(f"out_dim: must be an integer >= 1, got {self.out_dim!r}")
-        if self.activation not in ACTIVATION_NAMES:
-            raise ValueError(f"activation: unknown {self.activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
-        if self.head not in HEAD_NAMES:
-            raise ValueError(f"head: unknown {self.head!r}; allowed: {', '.join(HEAD_NAMES)}")
-        if self.loss not in LOSS_NAMES:
-            raise ValueError(f"loss: unknown {self.loss!r}; allowed: {', '.join(LOSS_NAMES)}")
-        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
-            raise ValueError(f"tau: must be a finite number > 0, got {self.tau!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size: must be an integer >= 2, got {self.batch_size!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        if not 0.0 <= self.slope <= 1.0:
-            raise ValueError(f"slope: must be in [0, 1], got {self.slope}")
-        if not self.bn_eps > 0:
-            raise ValueError(f"bn_eps: must be > 0, got {self.bn_eps}")
-        if self.bn_var_grad and not self.bn_scale:
-            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
-        check_optimizer(self.steps, self.lr, self.momentum, self.weight_decay)
+        """Raise SettingError (a ValueError) naming the first bad setting (before any compute)."""
+        TokenTaskSpec.validate(self)
+        self.validate_network(min_beta=1.0)
+        require_choice("head", self.head, HEAD_NAMES)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -359,16 +299,8 @@ def build_token_experiment(
         config.filters,
         config.out_dim,
         dtype=dtype,
-        activation=config.activation,
-        slope=config.slope,
-        bn=config.bn,
-        bn_mean_grad=config.bn_mean_grad,
-        bn_var_grad=config.bn_var_grad,
-        bn_eps=config.bn_eps,
-        bn_scale=config.bn_scale,
-        loss=config.loss,
-        tau=config.tau,
         head=config.head,
+        **config.network_options(),
     )
     return tasks, model, TokenSampler(tasks, config.batch_size)
 

@@ -73,13 +73,11 @@ cache); :func:`export_csv` writes it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import shutil
 import signal
@@ -88,13 +86,14 @@ import time
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nlcl_utils import progress as progress_bars
 from nlcl_utils import publish
+from nlcl_utils.checks import NlclError, did_you_mean
 from nlcl_utils.engine.train import TokenConfig, run_tokens
 from nlcl_utils.processes import check_workers, run_spawned
 from nlcl_utils.seeds import parse_seeds
@@ -109,11 +108,11 @@ MAX_SEEDS = 100_000  # seeds of one grid: checked before a range like "0-1000000
 GENERIC_SLURM_KEYS = ("timeout_min", "mem_gb", "cpus_per_task", "name")
 
 
-class GridError(ValueError):
+class GridError(NlclError, ValueError):
     """A grid file or grid dict names an unknown key or holds an impossible value."""
 
 
-class SweepInterrupted(RuntimeError):
+class SweepInterrupted(NlclError, RuntimeError):
     """The sweep was stopped (Ctrl-C, or signal ``signum``); ``done`` of ``total`` runs are in the cache."""
 
     def __init__(self, done: int, total: int, signum: int = signal.SIGINT):
@@ -124,7 +123,7 @@ class SweepInterrupted(RuntimeError):
         self.done, self.total, self.signum = done, total, signum
 
 
-class SweepFailed(RuntimeError):
+class SweepFailed(NlclError, RuntimeError):
     """Some Slurm jobs failed; the runs of the others are in the cache."""
 
 
@@ -136,13 +135,8 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TokenConfig))
 _HINTS = typing.get_type_hints(TokenConfig)
 
 
-def _did_you_mean(key: str, allowed: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _unknown(where: str, key: str, allowed: Sequence[str]) -> GridError:
-    return GridError(f"{where}: unknown key {key!r}{_did_you_mean(key, allowed)} Allowed: {', '.join(allowed)}")
+    return GridError(f"{where}: unknown key {key!r}{did_you_mean(key, allowed)} Allowed: {', '.join(allowed)}")
 
 
 def _is_sequence_field(name: str) -> bool:
@@ -414,6 +408,7 @@ def config_json(config: TokenConfig) -> str:
 ENGINE_SOURCES = (
     "engine/activations.py",
     "engine/alpha_cl.py",
+    "engine/config.py",
     "engine/metrics.py",
     "engine/models.py",
     "engine/train.py",
@@ -492,13 +487,6 @@ def load_run(cache_dir: str | Path, config: TokenConfig, seed: int) -> dict | No
     return json.loads(path.read_text())
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------------------------
 # The task function (same for every executor).
 # ----------------------------------------------------------------------------------------------
@@ -538,7 +526,7 @@ def run_batch(batch: Batch) -> list[dict]:
             "wall_seconds": wall / len(batch.seeds),
         }
         record["checksum"] = record_checksum(record)
-        _write_atomic(run_path(batch.cache_dir, key), json.dumps(record, sort_keys=True) + "\n")
+        publish.write_atomic(run_path(batch.cache_dir, key), json.dumps(record, sort_keys=True) + "\n")
         records.append(record)
     return records
 

@@ -14,7 +14,6 @@ not in SPEC looks like a parameter (a misspelled override such as ``n_init=5``).
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import types
 from collections.abc import Mapping
@@ -22,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlcl_utils.checks import NlclError, did_you_mean
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-class ParameterError(ValueError):
+class ParameterError(NlclError, ValueError):
     """A notebook parameter is unknown, missing, of the wrong type or out of range."""
 
 
@@ -128,8 +129,7 @@ class Choice(Spec):
         if value not in self.values or isinstance(value, bool) != isinstance(self.values[0], bool):
             hint = ""
             if isinstance(value, str):
-                close = difflib.get_close_matches(value, [str(v) for v in self.values], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(value, self.values)
             raise ParameterError(f"parameter {name!r}: expected {self.describe()}, got {value!r}{hint}")
         return value
 
@@ -194,8 +194,7 @@ def validate(namespace: Mapping[str, Any], spec: Mapping[str, Spec]) -> types.Si
     unknown = sorted(n for n, v in namespace.items() if n not in spec and _looks_like_parameter(n, v))
     if unknown:
         name = unknown[0]
-        close = difflib.get_close_matches(name, list(spec), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, spec)
         raise ParameterError(f"unknown parameter {name!r}{hint} Allowed parameters: {', '.join(sorted(spec))}")
     values = {}
     for name, rule in spec.items():

@@ -27,6 +27,7 @@ import re
 import sys
 from pathlib import Path
 
+from nlcl_utils.checks import NlclError
 from nlcl_utils.notebook.claims import PREDICTION_VERDICTS, estimate, is_roundoff_bound, rounded
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ README = REPO_ROOT / "README.md"
 FIGURES = REPO_ROOT / "figures"
 
 
-class ReadmeError(ValueError):
+class ReadmeError(NlclError, ValueError):
     """The README or a claims.json cannot be used: the message names the file and the fix."""
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import difflib
 import fcntl
 import hashlib
 import json
@@ -48,6 +47,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nlcl_utils import publish
+from nlcl_utils.checks import NlclError, did_you_mean
 from nlcl_utils.notebook import params
 from nlcl_utils.pipeline import reproduce, run_notebook
 from nlcl_utils.processes import available_cores
@@ -67,7 +67,7 @@ EXIT_FAILED, EXIT_BAD_REQUEST, EXIT_BUSY = 1, 2, 3
 POLL_SECONDS = 0.1
 
 
-class RegenerateError(RuntimeError):
+class RegenerateError(NlclError, RuntimeError):
     """Bad request (unknown notebook, profile or parameter): nothing was executed."""
 
 
@@ -191,8 +191,7 @@ def check_overrides(tree: Tree, name: str, overrides: dict) -> None:
     defaults = params.notebook_defaults(name, tree.notebooks)
     for key in overrides:
         if key not in defaults:
-            close = difflib.get_close_matches(key, list(defaults), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, defaults)
             raise RegenerateError(
                 f"-p {key}: notebook {name} has no parameter {key!r}{hint} Allowed: {', '.join(sorted(defaults))}"
             )

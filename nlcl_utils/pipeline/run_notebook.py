@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from nlcl_utils import publish
+
 KERNEL = "python3"
 PR_SET_PDEATHSIG = 1
 
@@ -148,9 +150,7 @@ def execute(job: dict) -> dict:
         nbformat.write(out_nb, executed)
     source.unlink(missing_ok=True)
     result["cpu_seconds"] = cpu_seconds()
-    tmp = stage / "result.json.tmp"
-    tmp.write_text(json.dumps(result) + "\n")
-    os.replace(tmp, stage / "result.json")
+    publish.write_atomic(stage / "result.json", json.dumps(result) + "\n")
     return result
 
 

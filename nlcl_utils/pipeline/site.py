@@ -25,6 +25,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nlcl_utils.checks import NlclError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_SOURCES = REPO_ROOT / "site"  # conf.py, _static/, hand-written pages
 BUILD = REPO_ROOT / "build"
@@ -32,7 +34,7 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 STATEMENTS_CELL_TAG = "nlcl-site-statements"
 
 
-class SiteError(RuntimeError):
+class SiteError(NlclError, RuntimeError):
     """The site cannot be built (missing tool or source); nothing was published."""
 
 
