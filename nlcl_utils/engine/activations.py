@@ -68,7 +68,12 @@ def _gelu_gate(x: Tensor) -> Tensor:
     return cdf + x * pdf
 
 
-def get_activation(name: str, slope: float = 0.1) -> Activation:
+# The negative-side slope of leaky_relu when none is given (the reference code's); the one default
+# of the package (settings, networks, command line).
+LEAKY_SLOPE = 0.05
+
+
+def get_activation(name: str, slope: float = LEAKY_SLOPE) -> Activation:
     """Build the activation called ``name`` (one of :data:`ACTIVATION_NAMES`).
 
     ``slope`` is the negative-side slope of ``leaky_relu`` (0 gives ReLU, 1 gives linear);

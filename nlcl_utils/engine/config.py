@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from nlcl_utils.checks import SettingError, require_bool, require_choice, require_int, require_number
-from nlcl_utils.engine.activations import ACTIVATION_NAMES
+from nlcl_utils.engine.activations import ACTIVATION_NAMES, LEAKY_SLOPE
 from nlcl_utils.engine.models import LOSS_NAMES
 from nlcl_utils.settings import setting
 
@@ -38,7 +38,7 @@ class NetworkSettings:
     beta: float = setting(5, "over-parameterization: M = beta * P filters per receptive field")
     out_dim: int = setting(50, "output dimension of the top layer")
     activation: str = setting("relu", "activation h of the hidden units", choices=ACTIVATION_NAMES)
-    slope: float = setting(0.05, "negative slope of leaky_relu (the reference code's)")
+    slope: float = setting(LEAKY_SLOPE, "negative slope of leaky_relu (the reference code's)")
     bn: bool = setting(True, "BatchNorm on the hidden units")
     bn_mean_grad: bool = setting(True, "gradient through the BN batch mean")
     bn_var_grad: bool = setting(False, "gradient through the BN batch variance")
@@ -79,6 +79,10 @@ class NetworkSettings:
             why = "a mean-only BN (bn_scale=False) has no variance to pass gradient through"
             raise SettingError(f"bn_var_grad: {why}")
         check_optimizer(self.steps, self.lr, self.momentum, self.weight_decay)
+
+    def optimizer_options(self) -> dict:
+        """Keyword options of :func:`nlcl_utils.engine.train.train` (lr, momentum, weight decay)."""
+        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
 
     def network_options(self) -> dict:
         """Keyword options of the networks' ``init`` (activation, BN, loss) for these settings."""

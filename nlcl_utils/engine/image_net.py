@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from nlcl_utils.engine.activations import get_activation
+from nlcl_utils.engine.activations import LEAKY_SLOPE, get_activation
 from nlcl_utils.engine.models import NORM_EPS, check_loss, contrastive_head, default_uniform, reference_objective
 from nlcl_utils.seeds import check_seeds, replica_generator
 
@@ -44,7 +44,7 @@ class DenseReceptiveFieldNet:
         top: Tensor,
         *,
         activation: str = "relu",
-        slope: float = 0.1,
+        slope: float = LEAKY_SLOPE,
         bn: bool = True,
         bn_mean_grad: bool = True,
         bn_var_grad: bool = False,

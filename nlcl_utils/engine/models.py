@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from nlcl_utils.engine import alpha_cl
-from nlcl_utils.engine.activations import Activation, get_activation
+from nlcl_utils.engine.activations import LEAKY_SLOPE, Activation, get_activation
 from nlcl_utils.seeds import check_seeds, replica_generator
 
 Tensor = torch.Tensor
@@ -187,7 +187,7 @@ class ReceptiveFieldNet:
         embeddings: Tensor,
         *,
         activation: str = "relu",
-        slope: float = 0.1,
+        slope: float = LEAKY_SLOPE,
         bn: bool = True,
         bn_mean_grad: bool = True,
         bn_var_grad: bool = False,
@@ -468,7 +468,7 @@ class OneLayerNet:
         weights: Tensor,
         *,
         activation: str = "relu",
-        slope: float = 0.1,
+        slope: float = LEAKY_SLOPE,
         weight_norm: bool = True,
         normalize_output: bool = False,
         loss: str = "infonce",
