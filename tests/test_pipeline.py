@@ -5,7 +5,7 @@
 * the runner itself, on throw-away notebooks in a temporary tree: notebooks run in parallel
   publish exactly the bytes of a serial run, a failing one leaves its committed outputs
   untouched, and bad parameters stop before any compute. (Interrupts, concurrent runs and
-  the other ways users break it: test_bad_input.py.)
+  the other ways users break it: test_regenerate_runs.py and test_careless_use.py.)
 """
 
 import hashlib
