@@ -75,7 +75,7 @@ test: lint
 ## benchmarks/results/reproduce-perturbed.md. Takes as long as nbval of every notebook.
 test-perturbed: $(STAMP)
 	rm -rf "$(PERTURBED_FIGURES)"
-	NLCL_REPRODUCE=anywhere TQDM_DISABLE=1 NLCL_FIGURES_DIR="$(PERTURBED_FIGURES)" "$(BIN)/python" -m nlcl_utils.reproduce \
+	NLCL_REPRODUCE=anywhere TQDM_DISABLE=1 NLCL_FIGURES_DIR="$(PERTURBED_FIGURES)" "$(BIN)/python" -m nlcl_utils.cli.perturbed \
 		"$(BIN)/python" -m pytest -n auto --dist loadfile --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_anywhere.cfg -p no:cacheprovider notebooks
 	NLCL_REPRODUCE=anywhere NLCL_NBVAL_FIGURES="$(PERTURBED_FIGURES)" "$(BIN)/python" -m pytest -p no:cacheprovider \

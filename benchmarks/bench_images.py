@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     from nlcl_utils.data.images import ViewSampler, load_digits
-    from nlcl_utils.image_train import ImageConfig, NetworkGroup, init_network
+    from nlcl_utils.engine.image_train import ImageConfig, NetworkGroup, init_network
 
     data = load_digits()
     sampler = ViewSampler(data.train_images, 128, SEEDS)

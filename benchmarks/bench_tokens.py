@@ -35,7 +35,7 @@ CONFIGS = [(1, "relu"), (8, "relu"), (32, "relu"), (8, "linear")]
 def worker(replicas: int, activation: str, steps: int) -> dict:
     """One batched run in this process; returns timings, memory and chi per seed."""
     torch.set_num_threads(1)
-    from nlcl_utils.train import TokenConfig, run_tokens
+    from nlcl_utils.engine.train import TokenConfig, run_tokens
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     config = TokenConfig(activation=activation, steps=steps)
@@ -68,7 +68,7 @@ def stage_profile(replicas: int = 8, steps: int = 300) -> dict:
     torch.set_num_threads(1)
     from torch.profiler import ProfilerActivity, profile
 
-    from nlcl_utils.train import TokenConfig, _sgd_update, build_token_experiment, train
+    from nlcl_utils.engine.train import TokenConfig, _sgd_update, build_token_experiment, train
 
     config = TokenConfig()
     tasks, model, sampler = build_token_experiment(config, list(range(1, replicas + 1)))

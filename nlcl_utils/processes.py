@@ -1,8 +1,9 @@
 """Worker processes for independent runs: how many cores, and a spawned pool that stops cleanly.
 
-Used by :mod:`nlcl_utils.sweep` (batches of a grid) and :mod:`nlcl_utils.token_runs` (the cases of
-a notebook section). Workers are *spawned* (no forked torch or Jupyter-kernel state) and run one
-torch thread each; parallelism comes from the processes, one per core. :func:`stop_on_signals`
+Used by :mod:`nlcl_utils.experiments.sweep` (batches of a grid) and
+:mod:`nlcl_utils.experiments.token_runs` (the cases of a notebook section). Workers are *spawned*
+(no forked torch or Jupyter-kernel state) and run one torch thread each; parallelism comes from
+the processes, one per core. :func:`stop_on_signals`
 makes a command stop on Ctrl-C even when it was started with SIGINT ignored.
 """
 
@@ -36,7 +37,7 @@ def stop_on_signals():
 
     A shell script's background job (``cmd &``) starts with SIGINT ignored, and Python then
     installs no KeyboardInterrupt handler, so Ctrl-C or ``kill -INT`` would be ignored and the
-    command would run to its end. Like ``nlcl figures`` (:class:`nlcl_utils.regenerate.Stop`),
+    command would run to its end. Like ``nlcl figures`` (:class:`nlcl_utils.pipeline.regenerate.Stop`),
     this installs handlers whatever the inherited disposition; an ignored SIGHUP (``nohup``) is
     left ignored on purpose. The previous handlers come back when the block ends. Outside the
     main thread (where handlers cannot be set) this does nothing.

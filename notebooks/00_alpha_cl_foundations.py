@@ -11,7 +11,7 @@
 # contrastive covariance is a kernel-weighted variance of the augmentation-averaged
 # representation.
 #
-# Notation and conventions: `docs/theory.md` sections 1–2 and the docstring of `nlcl_utils.alpha_cl`:
+# Notation and conventions: `docs/theory.md` sections 1–2 and the docstring of `nlcl_utils.engine.alpha_cl`:
 #
 # * $d_i^2 = \tfrac12\|f_i - f_i'\|^2$ (positive pair), $d_{ij}^2 = \tfrac12\|f_i - f_j\|^2$ (negatives from the first view);
 # * InfoNCE $L = \tau \sum_i \log\big(\epsilon + \sum_{j\ne i} e^{(d_i^2 - d_{ij}^2)/\tau}\big)$, importance $\alpha_{ij} = e^{(d_i^2-d_{ij}^2)/\tau} / (\epsilon + \sum_{k\ne i} e^{(d_i^2-d_{ik}^2)/\tau})$;
@@ -60,10 +60,11 @@ import torch
 import torch.nn.functional as F
 from matplotlib.colors import LogNorm
 
-from nlcl_utils import activations, alpha_cl, claims, notebook, params, plotting
 from nlcl_utils.data.mixture import make_mixture
 from nlcl_utils.data.tokens import TokenSampler, make_tasks
-from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens
+from nlcl_utils.engine import activations, alpha_cl
+from nlcl_utils.engine.train import TokenConfig, build_token_experiment, run_tokens
+from nlcl_utils.notebook import claims, params, plotting, session
 
 positive = params.Float(min=0.0, min_exclusive=True)
 
@@ -74,13 +75,13 @@ def tests_t05(p) -> bool:
     The setting is τ, the mixture (C, d, the spreads, the major component) and G; batch, seeds, fit
     iterations and training steps may be larger than the defaults. The identity grids do not enter.
     """
-    defaults = notebook.source_defaults("00_alpha_cl_foundations")
+    defaults = session.source_defaults("00_alpha_cl_foundations")
     setting = ("kernel_tau", "mixture_components", "mixture_dim", "mixture_noises", "mixture_major", "token_patterns")
     sizes = ("kernel_batch", "kernel_seeds", "kernel_fit_iters", "token_train_steps")
     return all(getattr(p, k) == defaults[k] for k in setting) and all(getattr(p, k) >= defaults[k] for k in sizes)
 
 
-nb = notebook.setup(
+nb = session.setup(
     "00_alpha_cl_foundations",
     globals(),
     ranges={

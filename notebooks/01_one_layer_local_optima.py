@@ -42,13 +42,14 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from nlcl_utils import alpha_cl, claims, notebook, params, plotting
-from nlcl_utils import dynamics as dy
-from nlcl_utils import optima as op
 from nlcl_utils.data.mixture import MixtureTask, make_mixture
-from nlcl_utils.models import OneLayerNet
+from nlcl_utils.engine import alpha_cl
+from nlcl_utils.engine.models import OneLayerNet
+from nlcl_utils.engine.train import train
+from nlcl_utils.notebook import claims, params, plotting, session
 from nlcl_utils.progress import bar
-from nlcl_utils.train import train
+from nlcl_utils.theory import dynamics as dy
+from nlcl_utils.theory import optima as op
 
 # %% tags=["parameters"]
 n_components = 8  # C, number of mixture components (patterns)
@@ -84,7 +85,7 @@ alpha_batches = 20  # batches averaged to estimate C_alpha[x] at a trained node
 seed = 0  # inits of the flow and seeds of the trained networks
 
 # %%
-nb = notebook.setup(
+nb = session.setup(
     "01_one_layer_local_optima",
     globals(),
     ranges={
@@ -1170,7 +1171,7 @@ checks.show_new()
 # %% [markdown]
 # ## 7. Trained networks: SGD against the flow, and InfoNCE
 #
-# `OneLayerNet` from `nlcl_utils.models`: $f_j = h(\hat w_j^\top x)$ with weight normalization
+# `OneLayerNet` from `nlcl_utils.engine.models`: $f_j = h(\hat w_j^\top x)$ with weight normalization
 # ($\|\hat w_j\| = 1$, the constraint of the flow). For each loss, activation and width $n$,
 # `n_seeds` networks are trained as one batch of replicas (each with its own init and data
 # stream).

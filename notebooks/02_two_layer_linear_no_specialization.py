@@ -83,9 +83,11 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from nlcl_utils import claims, driving, metrics, notebook, params, plotting, train
-from nlcl_utils import two_layer_dynamics as tld
 from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec
+from nlcl_utils.engine import metrics, train
+from nlcl_utils.notebook import claims, params, plotting, session
+from nlcl_utils.theory import driving
+from nlcl_utils.theory import two_layer_dynamics as tld
 
 
 def paper_scale(p) -> bool:
@@ -104,7 +106,7 @@ def paper_scale(p) -> bool:
     )
 
 
-nb = notebook.setup(
+nb = session.setup(
     "02_two_layer_linear_no_specialization",
     globals(),
     full_scale=paper_scale,
@@ -208,7 +210,7 @@ print(
 # The engine (`train.run_tokens`): one-hot tokens, InfoNCE τ = 0.1, SGD with momentum 0.9 and
 # weight decay 5e-3, BatchNorm on the hidden units (gradient through the batch mean, not the
 # variance) or none. Linear *without* BN is the setting where the rotation symmetry of
-# section 3 is exact. Metrics (`nlcl_utils.metrics`), as the reference metric defines them:
+# section 3 is exact. Metrics (`nlcl_utils.engine.metrics`), as the reference metric defines them:
 # **$\chi^+$ uses the absolute cosine for the linear activation** (a linear filter's sign is
 # arbitrary) **and the signed cosine for ReLU**;
 #
@@ -484,7 +486,7 @@ plotting.savefig(fig, FIG_DIR, "learned_filters")
 #
 # For each trained network (ReLU + BN and linear + BN, β = max, every seed) and for the
 # untrained ReLU network, on one batch of `batch_size` samples (float64,
-# `nlcl_utils.driving`): the driving matrices $D^v_{km}$ of every filter, BN's per-unit scales
+# `nlcl_utils.theory.driving`): the driving matrices $D^v_{km}$ of every filter, BN's per-unit scales
 # $s^v_{km}$, and the engine's own autograd gradient (`ReceptiveFieldNet.reference_loss`).
 #
 # * **Identity** (any homogeneous h, any weights): $\sum_v s^v_{km} D^v_{km} v_{km}$ equals

@@ -63,11 +63,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nlcl_utils import claims, notebook, params, plotting, priority, token_runs, token_theory
-from nlcl_utils import global_modulation as gm
-from nlcl_utils.train import TokenConfig, build_token_experiment
+from nlcl_utils.engine.train import TokenConfig, build_token_experiment
+from nlcl_utils.experiments import token_runs
+from nlcl_utils.notebook import claims, params, plotting, session
+from nlcl_utils.theory import global_modulation as gm
+from nlcl_utils.theory import priority, token_theory
 
-nb = notebook.setup(
+nb = session.setup(
     "03_global_modulation",
     globals(),
     ranges={
@@ -203,7 +205,7 @@ checks.show_new()
 # %% [markdown]
 # ## 2. The closed form, with the augmentation term
 #
-# `nlcl_utils.global_modulation` (two global classes, one homogeneous filter per RF, exact
+# `nlcl_utils.theory.global_modulation` (two global classes, one homogeneous filter per RF, exact
 # moments). The paper's appendix uses the plain covariance (identical views). With a second view
 # that repeats RF $k$'s token with probability $r$ and otherwise re-draws it given z, the
 # augmentation term removes $(1-r)$ of the within-class covariance $L_k$ and leaves the cross-RF

@@ -30,7 +30,7 @@
 #   its $\chi^-$ is exactly 0 and its $\chi^+$ is what random directions in the right subspace
 #   score; a network that specializes must beat it.
 #
-# The grid runs through `nlcl_utils.sweep` (`nlcl sweep` on the command line): every row's
+# The grid runs through `nlcl_utils.experiments.sweep` (`nlcl sweep` on the command line): every row's
 # seeds are trained as replicas of one batched run, on every core, with each run cached under
 # `build/` by the hash of its configuration and seed — re-running the notebook is cheap, and
 # the numbers do not depend on what was cached (a seed's result does not depend on which other
@@ -44,10 +44,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nlcl_utils import activations as acts
-from nlcl_utils import claims, metrics, notebook, params, plotting, sweep, tables
 from nlcl_utils.data.tokens import make_tasks
-from nlcl_utils.train import TokenConfig
+from nlcl_utils.engine import activations as acts
+from nlcl_utils.engine import metrics
+from nlcl_utils.engine.train import TokenConfig
+from nlcl_utils.experiments import sweep, tables
+from nlcl_utils.notebook import claims, params, plotting, session
 
 # %% tags=["parameters"]
 n_seeds = 8  # seeds per row; each seed draws its own task (subsets, patterns) and its own init
@@ -68,7 +70,7 @@ baseline_seed = 0  # generator seed of the random reference filters
 workers = 0  # local processes running the sweep (0: one per core)
 
 # %%
-nb = notebook.setup(
+nb = session.setup(
     "04_ablation_table",
     globals(),
     ranges={

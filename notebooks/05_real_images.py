@@ -15,7 +15,7 @@
 # weight decay 5e-3, batches of 128), PyTorch's default init — all as in notebook 02. The two
 # views of an image are a random resized crop plus a shift of up to one pixel, then Gaussian
 # pixel noise; a control uses identical views. Every config is trained for every seed, and all
-# configs see the same batches (`nlcl_utils.image_train.run_images` trains them in lockstep).
+# configs see the same batches (`nlcl_utils.engine.image_train.run_images` trains them in lockstep).
 #
 # **Data.** No download is possible here: by default scikit-learn's bundled 8×8 digits (1,797
 # images; RFs of 4×4 pixels). Setting `mnist_dir` to a folder of MNIST IDX files (gzip or
@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nlcl_utils import claims, metrics, notebook, params, plotting
-from nlcl_utils import image_metrics as im
 from nlcl_utils.data.images import Augmentation, ViewSampler, load_images, split_fields
-from nlcl_utils.image_train import ImageConfig, run_images
+from nlcl_utils.engine import image_metrics as im
+from nlcl_utils.engine import metrics
+from nlcl_utils.engine.image_train import ImageConfig, run_images
+from nlcl_utils.notebook import claims, params, plotting, session
 
 # %% tags=["parameters"]
 mnist_dir = None  # folder with MNIST IDX files (train-/t10k- images and labels, .gz or not); None: bundled 8x8 digits
@@ -61,7 +62,7 @@ probe_C = 1.0  # inverse L2 strength of the logistic-regression probe
 filter_seed_index = 0  # index into seeds of the run whose filters are drawn
 
 # %%
-nb = notebook.setup(
+nb = session.setup(
     "05_real_images",
     globals(),
     ranges={

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the reading version (``make site``; staged by ``nlcl_utils.site``).
+"""Sphinx configuration of the reading version (``make site``; staged by ``nlcl_utils.pipeline.site``).
 
 The notebooks are rendered as committed (never executed) and nothing is fetched from the
 network: MathJax is the local copy staged in ``_static/mathjax`` and no theme option that

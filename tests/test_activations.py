@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nlcl_utils import activations
+from nlcl_utils.engine import activations
 
 DT = torch.float64
 X = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], dtype=DT)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import alpha_cl
+from nlcl_utils.engine import alpha_cl
 
 DT = torch.float64
 

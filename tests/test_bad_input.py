@@ -41,11 +41,14 @@ from throwaway_tree import (
     write_tree,
 )
 
-from nlcl_utils import alpha_cl, claims, notebook, params, publish, regenerate, reproduce
+from nlcl_utils import publish
+from nlcl_utils.cli.tokens import main as tokens_main
 from nlcl_utils.data.tokens import make_tasks
-from nlcl_utils.models import ReceptiveFieldNet
-from nlcl_utils.tokens_cli import main as tokens_main
-from nlcl_utils.train import TokenConfig
+from nlcl_utils.engine import alpha_cl
+from nlcl_utils.engine.models import ReceptiveFieldNet
+from nlcl_utils.engine.train import TokenConfig
+from nlcl_utils.notebook import claims, params, session
+from nlcl_utils.pipeline import regenerate, reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
@@ -294,7 +297,7 @@ def _bad_values(default):
     return []
 
 
-DEFAULTS = {name: regenerate.notebook_defaults(name) for name in NOTEBOOK_NAMES}
+DEFAULTS = {name: params.notebook_defaults(name) for name in NOTEBOOK_NAMES}
 NOTEBOOK_CASES = [
     (name, key, bad)
     for name in NOTEBOOK_NAMES
@@ -305,7 +308,7 @@ NOTEBOOK_CASES = [
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_every_notebook_parameter_rejects_wrong_types_nan_inf_and_empty_lists(name):
-    """The validation of notebook.setup (the cell after the parameters) rejects each value by name.
+    """The validation of session.setup (the cell after the parameters) rejects each value by name.
 
     One case per parameter and bad value (``_bad_values``); ranges (sizes >= 1 ...) are each
     notebook's own and are tested by running it (test_pipeline.py).
@@ -336,7 +339,7 @@ def test_notebook_setup_is_what_validates():
     name = NOTEBOOK_NAMES[0]
     key = next(k for k, v in DEFAULTS[name].items() if isinstance(v, int) and not isinstance(v, bool))
     with pytest.raises(params.ParameterError, match=f"parameter '{key}'"):
-        notebook.setup(name, {**DEFAULTS[name], key: "3"})
+        session.setup(name, {**DEFAULTS[name], key: "3"})
 
 
 def test_a_non_finite_input_makes_a_claim_invalid_and_json_stays_strict(tmp_path):
@@ -485,14 +488,14 @@ def _tokens(argv: list[str]) -> int:
 def test_tokens_rejects_bad_flags_before_compute(case, argv, message, tmp_path, capsys, monkeypatch):
     (tmp_path / "file.txt").write_text("not a directory")
     argv = [a.format(tmp=tmp_path) for a in argv]
-    monkeypatch.setattr("nlcl_utils.tokens_cli.run_tokens", lambda *a, **k: pytest.fail("computed before checking"))
+    monkeypatch.setattr("nlcl_utils.cli.tokens.run_tokens", lambda *a, **k: pytest.fail("computed before checking"))
     assert _tokens(argv + ["--no-progress"]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_threads_are_applied_to_the_training_loop(monkeypatch, tmp_path):
     seen = {}
-    import nlcl_utils.train as train_module
+    import nlcl_utils.engine.train as train_module
 
     real_loop = train_module._train_loop
 
@@ -524,7 +527,7 @@ def test_diverging_seeds_are_reported_with_their_step_and_written(extra, status,
 @pytest.mark.parametrize("extra, status", [([], 0), (["--fail-on-nan"], 1)])
 def test_one_seed_diverging_keeps_the_others(extra, status, tmp_path, capsys, monkeypatch):
     """Seed 1 made to diverge at step 5 (the NaN guard's record of it); seed 2 finishes."""
-    import nlcl_utils.tokens_cli as cli
+    import nlcl_utils.cli.tokens as cli
 
     real = cli.run_tokens
 

@@ -24,10 +24,15 @@ import torch
 from test_sweep import TINY as SWEEP_TINY
 from throwaway_tree import GOOD, child_env, snapshot, write_tree
 
-from nlcl_utils import claims, plotting, publish, readme, regenerate, sweep, sweep_cli, tokens_cli
+from nlcl_utils import publish
+from nlcl_utils.cli import sweep as sweep_cli
+from nlcl_utils.cli import tokens as tokens_cli
 from nlcl_utils.data.images import IDXError, load_mnist
 from nlcl_utils.data.tokens import embed
-from nlcl_utils.models import ReceptiveFieldNet
+from nlcl_utils.engine.models import ReceptiveFieldNet
+from nlcl_utils.experiments import sweep
+from nlcl_utils.notebook import claims, plotting
+from nlcl_utils.pipeline import readme, regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {**SWEEP_TINY, "steps": 20}  # the sweep tests' tiny task, shorter

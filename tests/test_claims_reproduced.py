@@ -3,7 +3,7 @@
 ``make test`` runs nbval with ``NLCL_FIGURES_DIR=build/nbval-figures``, so each executed
 notebook writes its claims.json there; this module then compares those files with the
 committed ``figures/NN_name/claims.json`` and with the manifest, at the level that applies
-(:func:`nlcl_utils.reproduce.level`): bit for bit where the committed outputs were made on this
+(:func:`nlcl_utils.pipeline.reproduce.level`): bit for bit where the committed outputs were made on this
 machine; elsewhere the same claims with the same verdicts and every value within its tolerance.
 A hand-edited measured value, a deleted or added claim, a changed threshold or verdict: each is
 a difference at both levels. Without ``NLCL_NBVAL_FIGURES`` (the folder nbval wrote into) the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nlcl_utils import regenerate, reproduce
+from nlcl_utils.pipeline import regenerate, reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")

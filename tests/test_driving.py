@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks
-from nlcl_utils.driving import driving_matrices
-from nlcl_utils.models import ReceptiveFieldNet
+from nlcl_utils.engine.models import ReceptiveFieldNet
+from nlcl_utils.theory.driving import driving_matrices
 
 SPEC = TokenTaskSpec(vocab=6, locations=3, per_location=2, patterns=4, pattern_len=2)
 BN_SETTINGS = [

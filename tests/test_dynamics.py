@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import activations, alpha_cl
-from nlcl_utils import dynamics as dy
 from nlcl_utils.data.mixture import make_mixture
+from nlcl_utils.engine import activations, alpha_cl
+from nlcl_utils.theory import dynamics as dy
 
 DT = torch.float64
 

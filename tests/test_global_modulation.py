@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nlcl_utils import global_modulation as gm
+from nlcl_utils.theory import global_modulation as gm
 
 torch.set_num_threads(1)
 

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import image_metrics as im
 from nlcl_utils.data.images import Augmentation, ImageData, ViewSampler, load_digits
-from nlcl_utils.image_net import DenseReceptiveFieldNet
-from nlcl_utils.image_train import ImageConfig, NetworkGroup, run_images
+from nlcl_utils.engine import image_metrics as im
+from nlcl_utils.engine.image_net import DenseReceptiveFieldNet
+from nlcl_utils.engine.image_train import ImageConfig, NetworkGroup, run_images
 
 F64 = torch.float64
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nlcl_utils.data.tokens import TokenTaskSpec, make_tasks
-from nlcl_utils.metrics import (
+from nlcl_utils.engine.metrics import (
     chi_scores,
     effective_rank,
     random_span_filters,
@@ -97,8 +97,8 @@ def test_random_span_filters_stay_in_the_plus_span():
 
 def test_random_filter_baseline_matches_the_chance_level():
     """In-span random unit filters are selective as often as the closed-form chance level says."""
-    from nlcl_utils import two_layer_dynamics as tld
-    from nlcl_utils.metrics import random_filter_baseline
+    from nlcl_utils.engine.metrics import random_filter_baseline
+    from nlcl_utils.theory import two_layer_dynamics as tld
 
     tasks = make_tasks(SPEC, [0, 1], dtype=torch.float64)
     plus = tasks.plus_mask()
@@ -121,7 +121,7 @@ def test_random_filter_baseline_matches_the_chance_level():
 
 def test_random_filter_baseline_one_token_span_and_errors():
     """A one-token span leaves only +-e_t: |cos| = 1 with that token, whatever the draw."""
-    from nlcl_utils.metrics import random_filter_baseline
+    from nlcl_utils.engine.metrics import random_filter_baseline
 
     emb = torch.eye(4, dtype=torch.float64).unsqueeze(0)
     plus = torch.zeros(1, 2, 4, dtype=torch.bool)

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import alpha_cl
-from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks, replica_generator
-from nlcl_utils.models import (
+from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks
+from nlcl_utils.engine import alpha_cl
+from nlcl_utils.engine.models import (
     OneLayerNet,
     ReceptiveFieldNet,
     contrastive_head,
@@ -15,6 +15,7 @@ from nlcl_utils.models import (
     infonce_head,
     quadratic_head,
 )
+from nlcl_utils.seeds import replica_generator
 
 F64 = torch.float64
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import optima as op
 from nlcl_utils.data.mixture import make_mixture
+from nlcl_utils.theory import optima as op
 
 DT = torch.float64
 

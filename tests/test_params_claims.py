@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from nlcl_utils import claims, params
+from nlcl_utils.notebook import claims, params
 
 SPEC = {
     "batch_size": params.Int(min=2),

@@ -19,7 +19,8 @@ import nbformat
 import pytest
 from throwaway_tree import GOOD, OTHER, snapshot, write_tree
 
-from nlcl_utils import claims, plotting, regenerate
+from nlcl_utils.notebook import claims, params, plotting
+from nlcl_utils.pipeline import regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAMES = regenerate.discover(ROOT / "notebooks")
@@ -76,7 +77,7 @@ def test_papermill_sees_every_parameter(name):
     import papermill
 
     seen = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
-    assert sorted(seen) == sorted(regenerate.notebook_defaults(name))
+    assert sorted(seen) == sorted(params.notebook_defaults(name))
 
 
 def test_manifest_matches_figures_on_disk():
@@ -88,7 +89,7 @@ def test_manifest_matches_figures_on_disk():
         for fname, digest in entry["figures"].items():
             assert hashlib.sha256((ROOT / "figures" / name / fname).read_bytes()).hexdigest() == digest, fname
         assert entry["checks_hold"] and entry["machine"]["cpu"]
-        assert entry["parameters"] == regenerate.notebook_defaults(name)
+        assert entry["parameters"] == params.notebook_defaults(name)
 
 
 # --- the runner on a throw-away tree ------------------------------------------------------

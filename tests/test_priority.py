@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import priority
+from nlcl_utils.theory import priority
 
 torch.set_num_threads(1)
 

@@ -1,7 +1,7 @@
 """Reproduction on another processor: the comparison rules, the interval's coverage, and a real run.
 
 The last test re-runs the quick profile of a few notebooks with another processor's kernels
-(:func:`nlcl_utils.reproduce.perturbed_env`) and compares it with the quick run ``make test``
+(:func:`nlcl_utils.pipeline.reproduce.perturbed_env`) and compares it with the quick run ``make test``
 made just before (``$NLCL_QUICK_OUTPUTS``): the results must reproduce within tolerance, with the
 same verdicts, while their bytes differ — so the test shows that it exercised the tolerance.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlcl_utils import claims, reproduce
+from nlcl_utils.notebook import claims
+from nlcl_utils.pipeline import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = os.environ.get("NLCL_QUICK_OUTPUTS")

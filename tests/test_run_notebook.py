@@ -3,7 +3,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from nlcl_utils.run_notebook import clean_notebook, coalesce_streams
+from nlcl_utils.pipeline.run_notebook import clean_notebook, coalesce_streams
 
 
 def _stream(name, text):

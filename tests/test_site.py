@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from nlcl_utils import claims, site, sitecheck
+from nlcl_utils.notebook import claims
+from nlcl_utils.pipeline import site, sitecheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_OUT = ROOT / "build" / "site"
@@ -34,7 +35,7 @@ SITE_EXTRA = ("sphinx", "myst_nb", "sphinx_book_theme", "mathjax")
 THEORY = """# Theory
 
 Intro with a [notebook link](../notebooks/01_one_layer_local_optima.py) and a
-[package link](../nlcl_utils/dynamics.py).
+[package link](../nlcl_utils/theory/dynamics.py).
 
 | other | table |
 |---|---|
@@ -86,7 +87,7 @@ def test_theory_links_point_inside_the_site():
     stems = {"01_one_layer_local_optima"}
     text = site.rewrite_theory_links(THEORY, stems)
     assert "[notebook link](notebooks/01_one_layer_local_optima.ipynb)" in text
-    assert "package link" in text and "nlcl_utils/dynamics.py" not in text
+    assert "package link" in text and "nlcl_utils/theory/dynamics.py" not in text
     page = site.theory_page(text, site.statement_tables(text), stems | {"02_two_layer"})
     for anchor in ('<span id="T1.1"></span>**T1.1**', '<span id="T1.2"></span>T1.2', '<span id="T2.1"></span>T2.1'):
         assert anchor in page

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from nlcl_utils.claims import interval
-from nlcl_utils.tables import format_interval, interval_summary, latex_table, markdown_table
+from nlcl_utils.experiments.tables import format_interval, interval_summary, latex_table, markdown_table
+from nlcl_utils.stats import interval
 
 
 def test_interval_summary_groups_in_order_with_the_claims_interval():

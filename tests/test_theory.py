@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nlcl_utils import claims, readme, regenerate
+from nlcl_utils.notebook import claims
+from nlcl_utils.pipeline import readme, regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 THEORY = ROOT / "docs" / "theory.md"

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from nlcl_utils import priority, token_runs
-from nlcl_utils.train import TokenConfig, build_token_experiment
+from nlcl_utils.engine.train import TokenConfig, build_token_experiment
+from nlcl_utils.experiments import token_runs
+from nlcl_utils.theory import priority
 
 
 def test_run_case_shapes_and_lock_on():

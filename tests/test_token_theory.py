@@ -2,8 +2,8 @@
 
 import torch
 
-from nlcl_utils import token_theory
 from nlcl_utils.data.tokens import TokenTaskSpec, make_tasks
+from nlcl_utils.theory import token_theory
 
 
 def test_full_redraw_covariance_equals_its_pair_definition():

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from nlcl_utils.tokens_cli import main, parse_seeds
+from nlcl_utils.cli.tokens import main
+from nlcl_utils.seeds import parse_seeds
 
 
 def test_parse_seeds():

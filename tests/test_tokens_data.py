@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from nlcl_utils.data.tokens import (
-    DATA_CHUNK_STEPS,
-    TokenSampler,
-    TokenTaskSpec,
-    embed,
-    make_tasks,
-    replica_generator,
-)
+from nlcl_utils.data.tokens import DATA_CHUNK_STEPS, TokenSampler, TokenTaskSpec, embed, make_tasks
+from nlcl_utils.seeds import replica_generator
 
 SEEDS = [3, 11]
 

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from nlcl_utils.models import OneLayerNet
+from nlcl_utils.engine.models import OneLayerNet
+from nlcl_utils.engine.train import TokenConfig, build_token_experiment, run_tokens, run_tokens_many, train
 from nlcl_utils.progress import bar
 from nlcl_utils.progress import enabled as progress_enabled
-from nlcl_utils.train import TokenConfig, build_token_experiment, run_tokens, run_tokens_many, train
 
 F64 = torch.float64
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlcl_utils import alpha_cl, metrics
-from nlcl_utils import two_layer_dynamics as tld
 from nlcl_utils.data.tokens import TokenSampler, TokenTaskSpec, make_tasks
-from nlcl_utils.models import ReceptiveFieldNet
-from nlcl_utils.train import TokenConfig
+from nlcl_utils.engine import alpha_cl, metrics
+from nlcl_utils.engine.models import ReceptiveFieldNet
+from nlcl_utils.engine.train import TokenConfig
+from nlcl_utils.theory import two_layer_dynamics as tld
 
 F64 = torch.float64
 TINY = TokenTaskSpec(vocab=5, locations=3, per_location=2, patterns=4, pattern_len=2)
@@ -102,7 +102,7 @@ def test_rf_outputs_match_engine_reference(activation, bn):
 
 
 def test_homogeneous_matches_leaky_relu():
-    from nlcl_utils.activations import get_activation
+    from nlcl_utils.engine.activations import get_activation
 
     u = torch.randn(3, 7, dtype=F64)
     slope = torch.tensor([0.0, 1.0, 0.3], dtype=F64)

@@ -17,7 +17,7 @@ GOOD = """\
 # # 98 test notebook
 
 # %%
-from nlcl_utils import claims, params, plotting
+from nlcl_utils.notebook import claims, params, plotting
 import matplotlib.pyplot as plt
 
 # %% tags=["parameters"]

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlcl_utils.data.tokens import check_seeds, replica_generator
+from nlcl_utils.seeds import check_seeds, replica_generator
 
 Tensor = torch.Tensor
 

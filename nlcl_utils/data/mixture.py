@@ -14,7 +14,7 @@ independent, so the within-component variance cancels exactly in the contrastive
 ``views="additive"`` is small-noise augmentation instead: one draw ``x = mu_c + sigma * eps``
 per sample and two views ``x + s * e``, ``x + s * e'`` with ``s = augment_noise`` (``e, e'`` i.i.d.
 standard normal). The views now share ``x``, not only ``c``, so the within-component variance
-stays in the contrastive covariance; :mod:`nlcl_utils.dynamics` uses the limit ``s -> 0``.
+stays in the contrastive covariance; :mod:`nlcl_utils.theory.dynamics` uses the limit ``s -> 0``.
 
 Centre layouts (:func:`make_mixture`):
 
@@ -32,7 +32,7 @@ component the *major* pattern.
 
 Replicas and seeds. The task (centres) is drawn from ``replica_generator(seed, "task")``;
 :class:`MixtureSampler` (``task.sampler(seeds, batch_size)``) follows the engine's sampler
-protocol (:mod:`nlcl_utils.train`): calling it returns the next step's views ``(x1, x2)``, each
+protocol (:mod:`nlcl_utils.engine.train`): calling it returns the next step's views ``(x1, x2)``, each
 ``[R, N, d]`` with ``R = len(seeds)``. Replica r's stream comes only from its own
 ``replica_generator(seeds[r], "data")`` (drawn in chunks of :data:`DATA_CHUNK_STEPS` steps, a
 constant of the stream's definition), so batching seeds together never changes what a seed
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nlcl_utils.data.tokens import check_seeds, replica_generator
+from nlcl_utils.seeds import check_seeds, replica_generator
 
 Tensor = torch.Tensor
 

@@ -40,41 +40,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nlcl_utils.seeds import check_seeds, replica_generator
+
 Tensor = torch.Tensor
 
-PURPOSES = ("task", "init", "data")
 EMBEDDINGS = ("onehot", "random")
 DATA_CHUNK_STEPS = 50
-
-
-def replica_generator(seed: int, purpose: str) -> torch.Generator:
-    """A CPU ``torch.Generator`` for one replica and one purpose (``task``, ``init``, ``data``).
-
-    The state is a 64-bit integer derived from ``(seed, purpose)`` by numpy's ``SeedSequence``
-    (a fixed, documented hash), so different purposes give unrelated streams and the same
-    ``(seed, purpose)`` always gives the same stream.
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"purpose: unknown {purpose!r}; allowed: {', '.join(PURPOSES)}")
-    seed = check_seed(seed)
-    words = np.random.SeedSequence([seed, PURPOSES.index(purpose)]).generate_state(2, np.uint32)
-    state = (int(words[0]) << 32 | int(words[1])) & ((1 << 63) - 1)
-    return torch.Generator().manual_seed(state)
-
-
-def check_seed(seed: object) -> int:
-    """Return ``seed`` as an int, or raise ValueError if it is not a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seeds: each seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """Validate a non-empty sequence of non-negative integer seeds."""
-    seeds = [check_seed(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds: give at least one seed")
-    return seeds
 
 
 def _require_int(name: str, value: object, low: int, high: int | None = None, rule: str = "") -> int:
