@@ -44,7 +44,7 @@ $(SITE_STAMP): $(STAMP) pyproject.toml constraints.txt
 	touch $(SITE_STAMP)
 
 ## Regenerate every notebook, its figures and figures/MANIFEST.json (committed outputs),
-## one notebook per core; then the README's headline tables from the claims.
+## one notebook per core; then the generated blocks of README.md and docs/results.md from the claims.
 figures: $(STAMP)
 	"$(BIN)/nlcl" figures
 	"$(BIN)/nlcl" readme

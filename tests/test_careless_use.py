@@ -130,7 +130,8 @@ def test_plain_papermill_into_a_committed_figures_tree_fails_and_changes_nothing
 
 
 def _published_tree(tmp_path: Path) -> Path:
-    """A tree whose 98_good claims were published (claims.json + manifest entry) and a README with its block."""
+    """A tree whose 98_good claims were published (claims.json + manifest entry), a results page with its
+    table and a README with its verdict counts."""
     root = write_tree(tmp_path / "tree", {"98_good": GOOD})
     figures = root / "figures" / "98_good"
     checks = claims.Claims("98_good")
@@ -139,7 +140,9 @@ def _published_tree(tmp_path: Path) -> Path:
     checks.save(figures)
     entry = regenerate.manifest_entry({"n_points": 5}, figures)
     (root / "figures" / "MANIFEST.json").write_text(json.dumps({"notebooks": {"98_good": entry}}, indent=2) + "\n")
-    (root / "README.md").write_text("# t\n\n<!-- headline:98_good -->\nold\n<!-- /headline -->\n")
+    (root / "README.md").write_text("# t\n\nPredictions: <!-- verdicts:98_good -->old<!-- /verdicts -->.\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "results.md").write_text("# r\n\n<!-- headline:98_good -->\nold\n<!-- /headline -->\n")
     return root
 
 
@@ -175,28 +178,60 @@ def _edit_claims(root: Path, change) -> None:
         ),
         (
             "the headline markers removed",
-            lambda root: (root / "README.md").write_text("# t\n\nold\n"),
-            ["README.md", "lacks the headline blocks", "<!-- headline:98_good -->", "<!-- /headline -->"],
+            lambda root: (root / "docs" / "results.md").write_text("# r\n\nold\n"),
+            ["docs/results.md", "lacks the headline blocks", "<!-- headline:98_good -->", "<!-- /headline -->"],
+        ),
+        (
+            "the results page missing",
+            lambda root: (root / "docs" / "results.md").unlink(),
+            ["docs/results.md", "lacks the headline blocks", "<!-- headline:98_good -->"],
         ),
     ],
 )
 def test_readme_refuses_what_was_not_published_naming_the_file(case, damage, words, tmp_path, capsys):
     root = _published_tree(tmp_path)
     damage(root)
-    before = (root / "README.md").read_text()
+    pages = [root / "README.md", root / "docs" / "results.md"]
+    before = [page.read_text() if page.exists() else None for page in pages]
     assert readme.main(["--root", str(root)]) == 1
     line = _one_line(capsys.readouterr().err)
     for word in words:
         assert word in line, line
-    assert (root / "README.md").read_text() == before
+    assert [page.read_text() if page.exists() else None for page in pages] == before
 
 
 def test_readme_quotes_published_claims(tmp_path, capsys):
     root = _published_tree(tmp_path)
+    assert readme.main(["--root", str(root), "--check"]) == 1
+    assert "README.md and docs/results.md are out of date" in _one_line(capsys.readouterr().err)
+    assert readme.main(["--root", str(root)]) == 0
+    text = (root / "docs" / "results.md").read_text()
+    assert "| T0.1 | points above zero | 3 |" in text and "a number" in text
+    counts = "<!-- verdicts:98_good -->1 hold, 0 refuted, 0 undecided<!-- /verdicts -->"
+    assert f"Predictions: {counts}." in (root / "README.md").read_text()
+    assert readme.main(["--root", str(root), "--check"]) == 0
+
+
+def test_readme_counts_only_the_published_verdicts(tmp_path, capsys):
+    """The README's counts come from figures/MANIFEST.json and go stale with it; a notebook without an entry says so."""
+    root = _published_tree(tmp_path)
+    (root / "README.md").write_text(
+        "<!-- verdicts:98_good -->old<!-- /verdicts --> and <!-- verdicts:97_never_run -->old<!-- /verdicts -->\n"
+    )
     assert readme.main(["--root", str(root)]) == 0
     text = (root / "README.md").read_text()
-    assert "| T0.1 | points above zero | 3 |" in text and "a number" in text
-    assert readme.main(["--root", str(root), "--check"]) == 0
+    assert "-->1 hold, 0 refuted, 0 undecided<!--" in text
+    assert "<!-- verdicts:97_never_run -->no published claims yet: run `make figures`<!-- /verdicts -->" in text
+    _edit_claims(root, lambda d: d["claims"][0].update(verdict="refuted"))
+    manifest = json.loads((root / "figures" / "MANIFEST.json").read_text())
+    manifest["notebooks"]["98_good"]["claims"][0]["verdict"] = "refuted"
+    (root / "figures" / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    capsys.readouterr()
+    assert readme.main(["--root", str(root), "--check"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "README.md" in line and "out of date" in line
+    assert readme.main(["--root", str(root)]) == 0
+    assert "-->0 hold, 1 refuted, 0 undecided<!--" in (root / "README.md").read_text()
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""docs/theory.md, claims.json and the README agree: every cited statement exists, every claim
-follows the schema, the README's headline numbers are those of the committed claims.json, and no
-file of the project points outside the repository."""
+"""docs/theory.md, claims.json, docs/results.md and the README agree: every cited statement exists,
+every claim follows the schema, the generated tables and verdict counts are those of the published
+claims, and no file of the project points outside the repository."""
 
 import json
 import re
@@ -60,11 +60,29 @@ def test_committed_claims_follow_the_schema(name):
     assert any(c["kind"] == "prediction" for c in data["claims"]), f"{name}: no prediction claim"
 
 
-def test_readme_headlines_match_committed_claims():
-    text = (ROOT / "README.md").read_text()
+def test_results_page_tables_match_committed_claims():
+    text = (ROOT / "docs" / "results.md").read_text()
     blocks = {m.group("name") for m in readme.BLOCK.finditer(text)}
-    assert blocks == set(NOTEBOOK_NAMES), f"README headline blocks {sorted(blocks)} vs notebooks {NOTEBOOK_NAMES}"
-    assert readme.update(text) == text, "README headline numbers differ from figures/*/claims.json: run `nlcl readme`"
+    assert blocks == set(NOTEBOOK_NAMES), f"docs/results.md tables {sorted(blocks)} vs notebooks {NOTEBOOK_NAMES}"
+    assert readme.update(text) == text, "docs/results.md differs from figures/*/claims.json: run `nlcl readme`"
+
+
+def test_readme_verdict_counts_match_the_manifest():
+    text = (ROOT / "README.md").read_text()
+    counted = {m.group("name") for m in readme.VERDICTS.finditer(text)}
+    assert counted == set(NOTEBOOK_NAMES), f"README verdict counts {sorted(counted)} vs notebooks {NOTEBOOK_NAMES}"
+    assert not readme.BLOCK.search(text), "the full tables belong in docs/results.md, the README quotes the counts"
+    assert readme.update(text) == text, "README verdict counts differ from figures/MANIFEST.json: run `nlcl readme`"
+    assert readme.main(["--check"]) == 0
+
+
+def test_readme_states_the_three_results_first():
+    """The front door: the paper's three results, each with its figure, notebook and counts, in the first 60 lines."""
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:60])
+    for notebook in ("01_one_layer_local_optima", "02_two_layer_linear_no_specialization", "03_global_modulation"):
+        assert f"(notebooks/{notebook}.py)" in head and f"<!-- verdicts:{notebook} -->" in head, notebook
+        assert f"](figures/{notebook}/" in head, f"{notebook}: no headline figure"
+    assert "https://arxiv.org/abs/2206.01342" in head and "reconstructed" in head
 
 
 def test_nothing_points_outside_the_repository():
