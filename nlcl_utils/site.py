@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -258,9 +259,20 @@ def theory_page(text: str, tables: list[tuple[str, Table]], stems: set[str]) -> 
 # ---------------------------------------------------------------- generated pages
 
 
+def short_verdict(verdict: str) -> str:
+    """The verdict's leading words, without the parenthesized conditions: ``holds with conditions``."""
+    return re.split(r"\s[(;]", verdict.strip(), maxsplit=1)[0].rstrip(" .,")
+
+
+def _fold(summary: str, body: str) -> str:
+    """A closed ``<details>`` block (markdown body) that the page shows as one line."""
+    return f'<details class="nlcl-fold"><summary>{summary}</summary>\n\n{body.strip()}\n\n</details>'
+
+
 def statements_cell_text(nb: Notebook, statements: dict[str, Statement], measured: str = "") -> str:
-    """The markdown shown under a notebook page's title: the statements its claims test (with
-    their verdicts from the theory page) and, when given, the table of its measured predictions."""
+    """The markdown shown under a notebook page's title: one line naming the statements its claims
+    test with their verdicts (from the theory page), then two folds: the statements in full, and
+    the table of its measured predictions (when given), whose summary line counts the verdicts."""
     if not nb.has_claims:
         return "**Statements tested here:** none recorded (this notebook has no `claims.json`)."
     if not nb.statements:
@@ -268,16 +280,23 @@ def statements_cell_text(nb: Notebook, statements: dict[str, Statement], measure
             "**Statements tested here:** not recorded yet: the claims in "
             f"`figures/{nb.stem}/claims.json` do not name the statements of the theory page they test."
         )
-    items = []
+    known = set(statements)
+    glance, items = [], []
     for sid in nb.statements:
-        link = statement_link(sid, "../", set(statements))
+        link = statement_link(sid, "../", known)
         row = statements.get(sid)
+        glance.append(f"{link} {short_verdict(row.verdict)}" if row else link)
         items.append(f"* {link} — {row.text} *Verdict: {row.verdict}.*" if row else f"* {link}")
-    text = "**Statements tested here** (each links to its row on the theory page):\n\n" + "\n".join(items)
+    parts = [
+        "**Statements tested here:** " + " · ".join(glance),
+        _fold("The statements in full, with their verdicts (each id links to its theory row)", "\n".join(items)),
+    ]
     if measured:
-        measured = re.sub(r"\bT\d+\.\d+\b", lambda m: statement_link(m.group(0), "../", set(statements)), measured)
-        text += "\n\n**What this notebook measured** (from `claims.json`):\n\n" + measured
-    return text
+        measured = re.sub(r"\bT\d+\.\d+\b", lambda m: statement_link(m.group(0), "../", known), measured)
+        count = re.search(r"^\d+ predictions?: [^;\n]*", measured, re.M)
+        summary = f"What this notebook measured: {count.group(0)}" if count else "What this notebook measured"
+        parts.append(_fold(f"{summary} (the table, from <code>claims.json</code>)", measured))
+    return "\n\n".join(parts)
 
 
 def measured_predictions(stem: str, figures_dir: Path) -> str:
@@ -361,12 +380,125 @@ def _displayed_png_digests(book) -> set[str]:
     return digests
 
 
+# MyST-NB's cell tags that decide what of a code cell the page shows (both spellings it reads).
+VISIBILITY_TAGS = frozenset(
+    f"{verb}{sep}{part}" for verb in ("hide", "remove") for sep in "-_" for part in ("input", "output", "cell")
+)
+PARAMETERS_PROMPT = ("Show the parameters of this run (papermill overrides them)", "Hide the parameters")
+# A claim or finding as ``nlcl_utils.claims`` prints it: verdict, statement id, name, value.
+CLAIM_LINE = re.compile(r"^(?:HOLDS|REFUTED|UNDECIDED|FAILS|INVALID|NOTE) +T\d+\.\d+ ", re.M)
+ALIGNED_COLUMNS = re.compile(r"\S {2,}\S")
+WRAP_OUTPUT_TAG = "nlcl-wrap-output"  # MyST-NB turns it into the class tag_nlcl-wrap-output
+
+
+def _printed(cell) -> str:
+    return "".join(
+        "".join(output.get("text", "")) for output in cell.get("outputs", []) if output.get("output_type") == "stream"
+    )
+
+
+def prints_claims(cell) -> bool:
+    """Whether a code cell prints claim lines (verdict, statement, name, value)."""
+    return bool(CLAIM_LINE.search(_printed(cell)))
+
+
+def wraps_output(cell) -> bool:
+    """Whether a code cell's printed text may wrap at the page width: claim lines always do; other
+    text does unless two or more of its lines are aligned in columns (a table keeps its columns
+    and scrolls sideways instead)."""
+    text = _printed(cell)
+    if not text or prints_claims(cell):
+        return bool(text)
+    return sum(bool(ALIGNED_COLUMNS.search(line.strip())) for line in text.splitlines()) < 2
+
+
+def fold_code(cell) -> None:
+    """A code cell as the reading version shows it: its own visibility tags (from the notebook's
+    .py source) are kept; a cell without one shows its outputs and folds its source behind a
+    "show" line, so that a page reads as text, figures and printed checks. The papermill
+    ``parameters`` cell gets a prompt that names it, so the values of the run are easy to find.
+    Printed text that is not a table is tagged to wrap, so that no number runs off the page."""
+    tags = list(cell.metadata.get("tags", []))
+    if not VISIBILITY_TAGS.intersection(tags):
+        tags.append("hide-input")
+    if wraps_output(cell):
+        tags.append(WRAP_OUTPUT_TAG)
+    cell.metadata["tags"] = tags
+    if "parameters" in tags:
+        show, hide = PARAMETERS_PROMPT
+        prompts = {"code_prompt_show": show, "code_prompt_hide": hide}
+        cell.metadata["mystnb"] = {**cell.metadata.get("mystnb", {}), **prompts}
+
+
+def _markdown_parts(source: str) -> list[tuple[str, str]]:
+    """A markdown cell cut at its headings: ("heading", line) and ("body", text) in order. Lines
+    inside fenced code or a ``$$`` block are never taken for headings."""
+    parts: list[tuple[str, list[str]]] = []
+    fence, math = None, False
+    for line in source.splitlines():
+        stripped = line.strip()
+        opener = re.match(r"(`{3,}|~{3,})", stripped)
+        if fence is None and not math and re.match(r"#{1,6} ", line):
+            parts.append(("heading", [line]))
+            continue
+        if fence is None and opener:
+            fence = opener.group(1)
+        elif fence is not None and stripped.startswith(fence):
+            fence = None
+        elif fence is None and stripped.count("$$") % 2 == 1:
+            math = not math
+        if not parts or parts[-1][0] == "heading":
+            parts.append(("body", []))
+        parts[-1][1].append(line)
+    return [(kind, "\n".join(lines).strip("\n")) for kind, lines in parts if "\n".join(lines).strip()]
+
+
+def _lead(body: str) -> str | None:
+    """The bold lead-in of a text (``**Batching does not change a number.** ...``), if it is plain."""
+    match = re.match(r"\*\*([^*$`\\<>]+)\*\*", body)
+    return match.group(1).strip() if match else None
+
+
+def fold_markdown(source: str, keep_first_paragraph: bool = False, summary: str = "") -> str:
+    """A markdown cell with its text folded behind one line and its headings left in place (so
+    the page keeps its sections). The fold's line is ``summary`` if given, else the text's bold
+    lead-in, else a plain "the text of this section". ``keep_first_paragraph`` leaves the first paragraph
+    of the cell open (a notebook's claim under its title)."""
+    out, heading = [], False
+    for kind, text in _markdown_parts(source):
+        if kind == "heading":
+            out.append(text)
+            heading = True
+            continue
+        if keep_first_paragraph:
+            first, _, text = text.partition("\n\n")
+            out.append(first)
+            keep_first_paragraph = False
+            if not text.strip():
+                continue
+        line = summary or _lead(text) or ("The text of this section" if heading else "More")
+        out.append(_fold(html.escape(line, quote=False), text))
+    return "\n\n".join(out)
+
+
+FOLD_TAG = "hide-cell"  # on a markdown cell: the site folds its text (MyST-NB ignores it there)
+INTRODUCTION_FOLD = "The rest of the introduction: sections, setting, conventions"
+
+
 def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
-    """The committed notebook (outputs untouched) as the site shows it: the statements cell under
-    its title and, at the end, any committed figure its outputs do not display."""
+    """The committed notebook (outputs untouched) as the site shows it: code folded
+    (:func:`fold_code`), the statements cell under its title and, at the end, any committed figure
+    its outputs do not display."""
     import nbformat
 
     book = nbformat.read(nb.path, as_version=4)
+    for i, c in enumerate(book.cells):
+        if c.cell_type == "code":
+            fold_code(c)
+        elif c.cell_type == "markdown" and i == 0 and c.source.startswith("# "):
+            c.source = fold_markdown(c.source, keep_first_paragraph=True, summary=INTRODUCTION_FOLD)
+        elif c.cell_type == "markdown" and FOLD_TAG in c.metadata.get("tags", []):
+            c.source = fold_markdown(c.source)
     cell = nbformat.v4.new_markdown_cell(
         statements_cell_text(nb, statements, measured_predictions(nb.stem, figures_dir))
     )

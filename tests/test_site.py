@@ -117,7 +117,53 @@ def test_statements_cell_names_each_statement_with_its_verdict():
     text = site.statements_cell_text(_notebook(["T1.2", "T9.9"]), index, measured="| T2.1 | a table |")
     assert 'href="../theory.html#T1.2"' in text and "Verdict: open" in text
     assert "T9.9" in text and "theory.html#T9.9" not in text  # no row, so no dangling link
-    assert text.endswith('| <a class="statement-id" href="../theory.html#T2.1">T2.1</a> | a table |')
+    assert '| <a class="statement-id" href="../theory.html#T2.1">T2.1</a> | a table |' in text
+
+
+def test_statements_cell_gives_the_verdicts_in_one_line_and_folds_the_details():
+    index = site.statement_index(site.statement_tables(THEORY))
+    table = "| statement | measured |\n|---|---|\n| T1.2 | 8 |"
+    measured = table + "\n\n3 predictions: 2 hold, 1 refuted, 0 undecided; 4/4 checks"
+    text = site.statements_cell_text(_notebook(["T1.1", "T1.2"]), index, measured=measured)
+    first_line = text.splitlines()[0]
+    assert 'T1.1</a> holds · <a class="statement-id" href="../theory.html#T1.2">T1.2</a> open' in first_line
+    assert text.count('<details class="nlcl-fold">') == text.count("</details>") == 2
+    assert "<summary>What this notebook measured: 3 predictions: 2 hold, 1 refuted, 0 undecided" in text
+    assert site.short_verdict("holds with conditions (t ≥ 1; random directions)") == "holds with conditions"
+    assert site.short_verdict("refuted at τ = 0.1 and 0.5 (the node is off)") == "refuted at τ = 0.1 and 0.5"
+
+
+def test_notebook_code_is_folded_and_its_own_visibility_tags_are_kept():
+    import nbformat
+
+    def cell(tags=(), printed=""):
+        c = nbformat.v4.new_code_cell("x = 1", metadata={"tags": list(tags)} if tags else {})
+        if printed:
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
+        return c
+
+    claims_line = "HOLDS     T1.3  every flow trajectory converged (default task): 13000 == 13000\n"
+    table = " slope  optima  captured\n   0.1       8         8\n   0.2       8         8\n"
+    cells = [cell(), cell(["parameters"]), cell(["hide-cell"]), cell(printed=claims_line), cell(printed=table)]
+    for c in cells:
+        site.fold_code(c)
+    tags = [c.metadata["tags"] for c in cells]
+    assert tags[0] == ["hide-input"] and tags[2] == ["hide-cell"]
+    assert tags[1] == ["parameters", "hide-input"]  # papermill still finds its cell
+    assert cells[1].metadata["mystnb"]["code_prompt_show"].startswith("Show the parameters")
+    assert site.WRAP_OUTPUT_TAG in tags[3] and site.WRAP_OUTPUT_TAG not in tags[4]  # a table keeps its columns
+
+
+def test_markdown_folds_keep_headings_and_the_claim_in_view():
+    intro = "# 07 · x\n\n**Claim.** it holds.\n\nSections:\n\n1. one\n2. two"
+    folded = site.fold_markdown(intro, keep_first_paragraph=True, summary="The rest")
+    assert folded.startswith("# 07 · x\n\n**Claim.** it holds.\n\n<details")
+    assert "<summary>The rest</summary>" in folded and folded.endswith("1. one\n2. two\n\n</details>")
+    section = "## 2. Flow\n\n**Checks of the solver** (not evidence).\n\n```\n# a comment, not a heading\n```"
+    folded = site.fold_markdown(section)
+    assert folded.startswith("## 2. Flow\n\n<details") and "<summary>Checks of the solver</summary>" in folded
+    assert folded.count("<details") == 1  # the fenced line is no heading
+    assert "<summary>The text of this section</summary>" in site.fold_markdown("## $x$ heading\n\nSome $y$.")
 
 
 def test_statements_cell_says_so_when_claims_name_no_statement():
