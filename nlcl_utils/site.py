@@ -140,7 +140,8 @@ class Notebook:
     title: str  # its first markdown heading
     statements: list[str]  # statement ids its claims test, in table order (may be empty)
     has_claims: bool  # figures/NN_name/claims.json exists
-    figures: list[Path]  # figures/NN_name/*.png, sorted
+    figures: list[Path]  # figures/NN_name/*.png, in the order the notebook shows them (narrative_order)
+    captions: dict[str, str] = field(default_factory=dict)  # figure stem -> caption (site/captions.toml)
 
 
 def claim_statements(claims_doc: dict) -> list[str]:
@@ -169,23 +170,83 @@ def _first_heading(nb) -> str:
     return ""
 
 
+def _png_digests(output) -> list[str]:
+    png = output.get("data", {}).get("image/png")
+    return [hashlib.sha256(base64.b64decode("".join(png))).hexdigest()] if png else []
+
+
+def narrative_order(book, figures: list[Path]) -> list[Path]:
+    """``figures`` in the order a reader meets them in the notebook ``book``: where its outputs
+    display a figure (the same bytes), else where a code cell first names it as a string (the
+    call that saves it); figures the notebook never names come last, by name."""
+    place: dict[str, tuple[int, int]] = {}
+    by_digest = {hashlib.sha256(png.read_bytes()).hexdigest(): png.stem for png in figures}
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type != "code":
+            continue
+        for k, output in enumerate(cell.get("outputs", [])):
+            for digest in _png_digests(output):
+                if digest in by_digest:
+                    place.setdefault(by_digest[digest], (i, k))
+    for png in figures:
+        if png.stem not in place:
+            named = (
+                i
+                for i, cell in enumerate(book.cells)
+                if cell.cell_type == "code" and re.search(rf"[\"']{re.escape(png.stem)}[\"']", cell.source)
+            )
+            i = next(named, None)
+            if i is not None:
+                place[png.stem] = (i, -1)
+    last = (len(book.cells), 0)
+    return sorted(figures, key=lambda png: (place.get(png.stem, last), png.name))
+
+
+def load_captions(root: Path = REPO_ROOT) -> dict[str, dict[str, str]]:
+    """``site/captions.toml``: notebook stem -> figure stem -> its one-sentence caption."""
+    import tomllib
+
+    path = root / "site" / "captions.toml"
+    return tomllib.loads(path.read_text()) if path.exists() else {}
+
+
+def caption_problems(notebooks: list[Notebook], captions: dict[str, dict[str, str]]) -> list[str]:
+    """Committed figures without a caption, and captions of figures that are not committed."""
+    problems = []
+    for nb in notebooks:
+        stems, captioned = {png.stem for png in nb.figures}, set(captions.get(nb.stem, {}))
+        problems += [f"figures/{nb.stem}/{s}.png has no caption" for s in sorted(stems - captioned)]
+        problems += [f"caption of {nb.stem}/{s}: no such figure" for s in sorted(captioned - stems)]
+    known = {nb.stem for nb in notebooks}
+    return problems + [f"captions for {stem}: no such notebook" for stem in sorted(set(captions) - known)]
+
+
+def figure_caption(nb: Notebook, png: Path) -> str:
+    """The figure's caption, or its file name as words when it has none."""
+    return nb.captions.get(png.stem) or png.stem.replace("_", " ")
+
+
 def discover(root: Path = REPO_ROOT) -> list[Notebook]:
-    """Every committed executed notebook ``notebooks/NN_name.ipynb``, sorted by name."""
+    """Every committed executed notebook ``notebooks/NN_name.ipynb``, sorted by name, with its
+    figures in narrative order and their captions."""
     import nbformat
 
+    captions = load_captions(root)
     found = []
     for path in sorted((root / "notebooks").glob(NOTEBOOK_GLOB)):
         fig_dir = root / "figures" / path.stem
         claims_file = fig_dir / "claims.json"
         claims_doc = json.loads(claims_file.read_text()) if claims_file.exists() else {}
+        book = nbformat.read(path, as_version=4)
         found.append(
             Notebook(
                 stem=path.stem,
                 path=path,
-                title=_first_heading(nbformat.read(path, as_version=4)) or path.stem,
+                title=_first_heading(book) or path.stem,
                 statements=claim_statements(claims_doc),
                 has_claims=claims_file.exists(),
-                figures=sorted(fig_dir.glob("*.png")),
+                figures=narrative_order(book, sorted(fig_dir.glob("*.png"))),
+                captions=dict(captions.get(path.stem, {})),
             )
         )
     return found
@@ -346,18 +407,21 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
         ids = ", ".join(statement_link(s, "", known) for s in nb.statements) or "not recorded yet"
         parts.append(f"* [{nb.title}](notebooks/{nb.stem}.ipynb) — statements: {ids}")
     parts += ["", "## Figure gallery", ""]
-    parts.append("Every figure the notebooks write: click a figure for the full size, its caption for its notebook.")
+    parts.append(
+        "Every figure the notebooks write, in the order they tell it: click a figure for the full size, "
+        "its caption for its notebook."
+    )
     for nb in notebooks:
         if not nb.figures:
             continue
         parts += ["", f"### {nb.title}", "", "::::{container} gallery"]
         for png in nb.figures:
-            label = png.stem.replace("_", " ")
+            caption = figure_caption(nb, png)
             parts += [
                 f":::{{figure}} figures/{nb.stem}/{png.name}",
-                f":alt: {label} ({nb.stem})",
+                f":alt: {caption}",
                 "",
-                f"[{label}](notebooks/{nb.stem}.ipynb)",
+                f"[{caption}](notebooks/{nb.stem}.ipynb)",
                 ":::",
             ]
         parts.append("::::")
@@ -371,13 +435,7 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
 
 def _displayed_png_digests(book) -> set[str]:
     """sha256 of every PNG a notebook's outputs display."""
-    digests = set()
-    for cell in book.cells:
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            if png:
-                digests.add(hashlib.sha256(base64.b64decode("".join(png))).hexdigest())
-    return digests
+    return {digest for cell in book.cells for output in cell.get("outputs", []) for digest in _png_digests(output)}
 
 
 # MyST-NB's cell tags that decide what of a code cell the page shows (both spellings it reads).
@@ -508,7 +566,7 @@ def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: 
     shown = _displayed_png_digests(book)
     missing = [png for png in nb.figures if hashlib.sha256(png.read_bytes()).hexdigest() not in shown]
     if missing:
-        images = [f"![{png.stem.replace('_', ' ')}](../figures/{nb.stem}/{png.name})" for png in missing]
+        images = [f"![{figure_caption(nb, png)}](../figures/{nb.stem}/{png.name})" for png in missing]
         book.cells.append(
             nbformat.v4.new_markdown_cell(
                 "## Other figures\n\nWritten by this notebook, not shown above.\n\n" + "\n\n".join(images)

@@ -206,6 +206,54 @@ def test_notebook_page_adds_the_committed_figures_its_outputs_do_not_show(tmp_pa
     assert [c.id for c in page.cells] == ["cell-0", "cell-1", "cell-2", "cell-3"]
 
 
+def test_figures_come_in_the_order_the_notebook_shows_them(tmp_path):
+    import base64
+
+    import nbformat
+
+    pngs = {name: tmp_path / f"{name}.png" for name in ("a_last", "b_first", "c_saved_only", "d_never_named")}
+    for name, path in pngs.items():
+        path.write_bytes(f"\x89PNG {name}".encode())
+    book = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("plot()")
+    shown.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(pngs[n].read_bytes()).decode()})
+        for n in ("b_first", "a_last")
+    ]
+    saves = nbformat.v4.new_code_cell('savefig(fig, out, "c_saved_only")')
+    book.cells = [nbformat.v4.new_code_cell("x = 1"), shown, saves]
+    order = site.narrative_order(book, sorted(pngs.values()))
+    assert [p.stem for p in order] == ["b_first", "a_last", "c_saved_only", "d_never_named"]
+
+
+def test_every_committed_figure_has_a_caption_and_every_caption_a_figure():
+    notebooks = site.discover()
+    assert site.caption_problems(notebooks, site.load_captions()) == []
+    for nb in notebooks:
+        for png in nb.figures:
+            caption = site.figure_caption(nb, png)
+            assert caption.endswith(".") and len(caption) > 30, f"{nb.stem}/{png.name}: {caption!r} is not a sentence"
+    extra = {"99_gone": {"x": "A caption of nothing."}}
+    assert site.caption_problems(notebooks, extra)[-1] == "captions for 99_gone: no such notebook"
+
+
+def test_gallery_follows_the_notebooks_with_captions():
+    nb = site.Notebook("01_x", Path("01_x.ipynb"), "01 · x", [], True, [Path("z_first.png"), Path("a_second.png")])
+    nb.captions = {"z_first": "The first figure, captioned."}
+    page = site.landing_page("# Title\n", [nb], None)
+    assert page.index("z_first.png") < page.index("a_second.png")
+    assert "[The first figure, captioned.](notebooks/01_x.ipynb)" in page and "[a second](notebooks/01_x.ipynb)" in page
+
+
+def test_theory_page_writes_formulas_as_math_not_code():
+    theory = ROOT / "docs" / "theory.md"
+    if not theory.exists():
+        pytest.skip("docs/theory.md is not in this checkout")
+    assert sitecheck.formulas_in_code(theory.read_text()) == []
+    sample = "Files: `claims.json`, `metrics.random_span_filters`.\n\n    L = τ Σ_i x\n\nSee `E_α = ½ tr C_α[f]`."
+    assert sitecheck.formulas_in_code(sample) == ["L = τ Σ_i x", "E_α = ½ tr C_α[f]"]
+
+
 def test_landing_page_without_theory_still_lists_notebooks():
     page = site.landing_page("# Title\n", [_notebook(["T1.1"])], None)
     assert "is not in this checkout" in page and "theory.md" not in page.replace("docs/theory.md", "")
@@ -216,7 +264,7 @@ def test_every_committed_notebook_is_discovered_with_its_figures():
     notebooks = site.discover()
     assert [nb.path.name for nb in notebooks] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for nb in notebooks:
-        assert nb.title and nb.figures == sorted((ROOT / "figures" / nb.stem).glob("*.png"))
+        assert nb.title and sorted(nb.figures) == sorted((ROOT / "figures" / nb.stem).glob("*.png"))
         claims_file = ROOT / "figures" / nb.stem / "claims.json"
         if claims_file.exists():
             assert nb.statements == site.claim_statements(json.loads(claims_file.read_text()))
