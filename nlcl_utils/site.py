@@ -543,13 +543,35 @@ FOLD_TAG = "hide-cell"  # on a markdown cell: the site folds its text (MyST-NB i
 INTRODUCTION_FOLD = "The rest of the introduction: sections, setting, conventions"
 
 
+def source_tags(book, source: Path) -> None:
+    """Cell tags of ``book`` (an executed notebook) replaced by those of its paired py:percent
+    ``source``, the reviewed file where they are set, when the two have the same cells: how a cell
+    is shown then follows the source without re-running the notebook. A pair whose cells differ
+    keeps the executed notebook's tags."""
+    import jupytext
+
+    if not source.exists():
+        return
+    cells = jupytext.read(source).cells
+    if [(c.cell_type, c.source.strip()) for c in cells] != [(c.cell_type, c.source.strip()) for c in book.cells]:
+        return
+    for executed, reviewed in zip(book.cells, cells):
+        tags = list(reviewed.metadata.get("tags", []))
+        if tags:
+            executed.metadata["tags"] = tags
+        else:
+            executed.metadata.pop("tags", None)
+
+
 def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
-    """The committed notebook (outputs untouched) as the site shows it: code folded
-    (:func:`fold_code`), the statements cell under its title and, at the end, any committed figure
-    its outputs do not display."""
+    """The committed notebook (outputs untouched) as the site shows it: the cell tags of its .py
+    source (:func:`source_tags`), code folded (:func:`fold_code`), the introduction and tagged
+    text folded (:func:`fold_markdown`), the statements cell under its title and, at the end,
+    any committed figure its outputs do not display."""
     import nbformat
 
     book = nbformat.read(nb.path, as_version=4)
+    source_tags(book, nb.path.with_suffix(".py"))
     for i, c in enumerate(book.cells):
         if c.cell_type == "code":
             fold_code(c)

@@ -1,6 +1,8 @@
 """The reading version (``make site``): page assembly, offline assets, links, and every page in
-headless Chromium (no console error, no broken image, math typeset), with a screenshot of each
-page under build/site-screenshots/.
+headless Chromium at 1400x900 (no console error, no broken image, math typeset, no output cut
+off at the right edge, printed claims visible in full, a notebook page's first figure within
+three screen heights), with a screenshot of each page's first screen under
+build/site-screenshots/.
 
 The page-assembly tests need only nbformat. Building needs the ``site`` extra (Sphinx, MyST-NB,
 the book theme, django-static-mathjax, Playwright) and the browser test needs Chromium
@@ -399,6 +401,34 @@ INSPECT_JS = """() => {
 }"""
 RAW_MATH = re.compile(r"\$[^$\s][^$]*\$|\\\(|\\\)|\\\[|\\\]|\\begin\{")
 
+# The screen a reader is assumed to have; a notebook page's first figure must start within
+# FIGURE_WITHIN_SCREENS screen heights of the top.
+SCREEN = {"width": 1400, "height": 900}
+FIGURE_WITHIN_SCREENS = 3
+
+# What the layout hides: the top of the first figure a notebook's outputs show, and every
+# printed output, table or display equation whose content is wider than its box while the box
+# neither scrolls nor wraps (so the rest is cut off). Printed claims (a verdict, a statement id,
+# a name, a value) must be visible in full: no sideways scrolling either.
+LAYOUT_JS = """() => {
+  const article = document.querySelector(".bd-article") || document.body;
+  const figure = article.querySelector("div.cell_output img");
+  const claimLine = /^(HOLDS|REFUTED|UNDECIDED|FAILS|INVALID|NOTE) +T\\d+\\.\\d+ /m;
+  const cut = [], claimsScroll = [];
+  article.querySelectorAll("div.cell_output pre, table, div.math, mjx-container[display='true']").forEach(el => {
+    const wider = el.scrollWidth > el.clientWidth + 1;
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+    const text = (el.innerText || "").trim().slice(0, 60);
+    if (el.tagName === "PRE" && claimLine.test(el.innerText) && wider) claimsScroll.push(text);
+    else if (wider && !scrolls && el.closest(".pst-scrollable-table-container") === null) cut.push(text);
+  });
+  return {
+    firstFigureTop: figure ? figure.getBoundingClientRect().top + window.scrollY : null,
+    cut: cut,
+    claimsScroll: claimsScroll,
+  };
+}"""
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # no request log in the test output
@@ -429,7 +459,7 @@ def _chromium() -> str:
 def _check_page(browser, base: str, page_path: str, shot: Path) -> list[str]:
     """Open one page; return what is wrong with it and save its screenshot."""
     problems: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=SCREEN)
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
     page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
@@ -453,8 +483,17 @@ def _check_page(browser, base: str, page_path: str, shot: Path) -> list[str]:
         problems.append(f"{seen['texErrors']} TeX errors shown")
     problems += [f"broken image: {src}" for src in seen["brokenImages"]]
     problems += [f"raw TeX in the text: {m!r}" for m in sorted(set(RAW_MATH.findall(seen["text"])))[:5]]
+    if page_path == "theory.html" and not seen["math"]:
+        problems.append("no typeset math on the theory page")
+    layout = page.evaluate(LAYOUT_JS)
+    problems += [f"content cut off at the right edge: {text!r}" for text in layout["cut"][:5]]
+    problems += [f"printed claims wider than their box: {text!r}" for text in layout["claimsScroll"][:5]]
+    limit = FIGURE_WITHIN_SCREENS * SCREEN["height"]
+    if page_path.startswith("notebooks/") and (layout["firstFigureTop"] or 0) >= limit:
+        problems.append(f"first figure at {layout['firstFigureTop']:.0f} px, not within {limit} px (3 screens)")
     shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shot))  # the first screen, as a reader opening the page sees it
     page.close()
     return [f"{page_path}: {p}" for p in problems]
 
