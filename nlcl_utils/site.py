@@ -6,6 +6,12 @@ Nothing is executed: the pages are made from what is committed, namely the execu
 under ``build/site-src/`` (this module writes nothing else) and rendered by Sphinx with
 MyST-NB (``nb_execution_mode = "off"``) and the book theme into ``build/site/``.
 
+A notebook page reads as the science first: its claim, one line of verdicts, then text, figures
+and printed checks. Code is folded (a cell's own ``hide-*``/``remove-*`` tags, taken from the
+notebook's .py source, decide; any other code cell folds its source), and so are the rest of
+the introduction and markdown cells tagged ``hide-cell``. The gallery shows each notebook's
+figures in the order the notebook shows them, captioned from ``site/captions.toml``.
+
 The site loads nothing from the network: MathJax 3 comes from the ``django-static-mathjax``
 package (the official build; no dependencies) and is copied into the site, and the build fails
 if any generated page still loads a script, style sheet, image or font from another host
