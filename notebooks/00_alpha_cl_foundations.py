@@ -20,7 +20,7 @@
 # Only the predictions of section 4 are evidence; sections 1–3 and 5 are identities and
 # implementation checks (they hold whenever the algebra and our code are right).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 taus = [0.05, 0.1, 0.5, 1.0, 5.0]  # InfoNCE temperatures for the gradient identity
 batch_sizes = [4, 16, 64]  # batch sizes N for the gradient and one-layer identities
 epsilons = [0.0, 1.0]  # the constant eps in InfoNCE's normalizer
@@ -49,7 +49,7 @@ aug_views = 3  # V, possible views of each content
 aug_correlation = 0.5  # knock-out: probability mass moved onto "both views equal" (0: independent views)
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import dataclasses
 
 import matplotlib.pyplot as plt
@@ -204,7 +204,7 @@ for loss, group in identity.groupby("loss"):
         f"   E = tr C / 2: {claims.bound(trace_worst, ROUND_OFF_BOUND)}"
     )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Checks.** Over every τ, N, ε and replica, autograd's $\nabla L$ equals $-\nabla E_\alpha$ with α
 # frozen (and $\nabla L_{\rm quad} = -\nabla E_{\rm uniform}$) to a relative error of at most 1e-8, and
 # $E_\alpha = \tfrac12\operatorname{tr}C_\alpha[f]$ to at most 1e-10: float64 round-off bounds
@@ -260,7 +260,7 @@ kernel_errors = {L: kernel_lemma_error(L, gen) for L in P.kernel_features}
 print("kernel lemma, max relative error per number of features L:")
 print("  " + ", ".join(f"L={L}: {claims.bound(e, ROUND_OFF_BOUND)}" for L, e in kernel_errors.items()))
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Check.** For every L the two sides agree to a relative error of at most 1e-10 (float64
 # round-off; the lemma is exact).
 

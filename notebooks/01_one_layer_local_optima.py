@@ -32,7 +32,7 @@
 # Inits everywhere are the directions of PyTorch's default `nn.Linear` init (uniform in a
 # box), so that the flow's basin sizes are those of the trained networks' nodes.
 
-# %%
+# %% tags=["hide-cell"]
 import math
 from dataclasses import dataclass
 
@@ -51,7 +51,7 @@ from nlcl_utils.progress import bar
 from nlcl_utils.theory import dynamics as dy
 from nlcl_utils.theory import optima as op
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 n_components = 8  # C, number of mixture components (patterns)
 dim = 16  # d, input dimension
 noise = 0.1  # sigma, within-component standard deviation of the default task
@@ -84,7 +84,7 @@ infonce_taus = [0.1, 0.5, 2.0, 10.0]  # InfoNCE temperatures of the single-linea
 alpha_batches = 20  # batches averaged to estimate C_alpha[x] at a trained node
 seed = 0  # inits of the flow and seeds of the trained networks
 
-# %%
+# %% tags=["hide-input"]
 nb = session.setup(
     "01_one_layer_local_optima",
     globals(),
@@ -223,7 +223,7 @@ print(
     f"max tangent eigenvalue {fp.tangent_max.max():.4f}, max Jacobian asymmetry {claims.bound(fp.asymmetry.max(), 1e-10)}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Checks of the solver** (implementation, not evidence): every trajectory converged; the
 # largest fixed-point residual is at most `flow_tol`, the solver's own stopping tolerance; every
 # converged $w^*$ is linearly stable (largest tangent Jacobian eigenvalue below 0, the stability

@@ -33,7 +33,7 @@
 # Seeds are `range(n_seeds)`; a seed fixes the task, the init and the data stream, so ReLU and
 # linear, with and without BN, see the same tasks.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 # 1. the paper's token experiment (docs/theory.md section 6)
 n_seeds = 8  # seeds 0 .. n_seeds - 1, one replica each (task, init and data), batched
 betas = [1, 2, 5]  # over-parameterization: beta * per_location filters per RF; must include 1
@@ -74,7 +74,7 @@ pop_polish_iters = 30  # ReLU: at most this many Newton steps inside the flow's 
 pop_record_every = 40  # recording interval (steps)
 pop_example_init = 0  # the init drawn in detail
 
-# %%
+# %% tags=["hide-input"]
 import dataclasses
 
 import matplotlib.pyplot as plt

@@ -24,7 +24,7 @@
 #    pattern length L, an audit of the theory's assumptions during training, and
 #    censoring-aware lock-on statistics.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 cf_configs = 256  # random two-class models per closed-form check (a replica dimension)
 cf_rfs = 10  # K of the delta-versus-informative-RFs sweep
 cf_tokens = 5  # T tokens per RF in the closed-form checks
@@ -57,7 +57,7 @@ audit_vectors = 10  # top eigenvectors of C_alpha[f1] in the top-layer alignment
 seed = 0  # first training seed (seeds seed .. seed + n_seeds - 1) and seed of the theory draws
 workers = 0  # processes training the cases of a section side by side (0: one per core)
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -130,7 +130,7 @@ ROUND_OFF = "float64 round-off for an exact identity"
 
 print(f"seeds {SEEDS[0]}..{SEEDS[-1]}, {P.steps} steps, full-scale run: {nb.full_scale}")
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # ## 1. What the two views share: $C_\alpha = 2\,\mathbb V_z[\mathbb E(\tilde x\mid z)]$
 #
 # Uniform α, views i.i.d. given the shared content z. The contrastive covariance is "an
@@ -176,7 +176,7 @@ print(
     f"identical views {share_same.mean():.3f} (min {share_same.min():.3f})"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Checks of §1.** *Identity (T3.4):* the two computations of $C_\alpha[x_k]$ agree to float64
 # round-off (largest relative difference ≤ 1e-12). *Prediction (T3.4):* in every RF of every seed
 # the filler-only share is larger with identical views than under full re-draw: the smallest
@@ -269,7 +269,7 @@ print(
     f"{claims.bound(moment_err, 1e-10)}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Checks of the closed form** (identities, not evidence: they hold if the algebra is right).
 # T3.1: with identical views the closed form equals autograd of $\tfrac12\operatorname{tr}\mathbb V[f_2]$
 # on the per-token moments; T3.6: with the augmentation term it equals the view-pair enumeration,

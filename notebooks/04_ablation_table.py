@@ -36,7 +36,7 @@
 # the numbers do not depend on what was cached (a seed's result does not depend on which other
 # seeds share its batch).
 
-# %%
+# %% tags=["hide-cell"]
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -51,7 +51,7 @@ from nlcl_utils.engine.train import TokenConfig
 from nlcl_utils.experiments import sweep, tables
 from nlcl_utils.notebook import claims, params, plotting, session
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 n_seeds = 8  # seeds per row; each seed draws its own task (subsets, patterns) and its own init
 seed = 1  # first seed: rows use seeds seed .. seed + n_seeds - 1
 steps = 5000  # SGD steps per run (the paper's 5000 minibatches)
@@ -69,7 +69,7 @@ learning_rates = [0.002]  # rows with this SGD learning rate (main: 0.02)
 baseline_seed = 0  # generator seed of the random reference filters
 workers = 0  # local processes running the sweep (0: one per core)
 
-# %%
+# %% tags=["hide-input"]
 nb = session.setup(
     "04_ablation_table",
     globals(),
@@ -137,7 +137,7 @@ GRID = sweep.parse_grid(GRID_DATA)
 )
 print(f"{len(GRID.configs)} rows x {len(GRID.seeds)} seeds = {len(GRID.runs)} training runs")
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # ## Predictions (written before the runs)
 #
 # Statement ids refer to the table of docs/theory.md (section T4). Each is tested per seed,
@@ -173,7 +173,7 @@ RUNS = sweep.results_frame(GRID, CACHE)
 assert (RUNS.status != "missing").all(), "every run of the grid must be in the cache after the sweep"
 print(f"{len(RUNS)} runs; stopped by the NaN guard: {int((RUNS.status == 'nan').sum())}")
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Batching does not change a number.** The sweep trains the seeds of a row together, as
 # replicas of one computation, and caches each run. The last two seeds of the main row are
 # trained once more here, outside the cache: the last seed alone (a batch of one) and the pair

@@ -24,7 +24,7 @@
 # notebook prints which data it used and stops with an error naming the file if the folder is
 # unusable.
 
-# %%
+# %% tags=["hide-cell"]
 import dataclasses
 
 import matplotlib.pyplot as plt
@@ -38,7 +38,7 @@ from nlcl_utils.engine import metrics
 from nlcl_utils.engine.image_train import ImageConfig, run_images
 from nlcl_utils.notebook import claims, params, plotting, session
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 mnist_dir = None  # folder with MNIST IDX files (train-/t10k- images and labels, .gz or not); None: bundled 8x8 digits
 mnist_max_train = 10000  # with mnist_dir: the first this many training images (keeps the run short)
 mnist_max_test = 2000  # with mnist_dir: the first this many test images
@@ -61,7 +61,7 @@ baseline_seed = 0  # generator of the random baseline filters
 probe_C = 1.0  # inverse L2 strength of the logistic-regression probe
 filter_seed_index = 0  # index into seeds of the run whose filters are drawn
 
-# %%
+# %% tags=["hide-input"]
 nb = session.setup(
     "05_real_images",
     globals(),
@@ -136,7 +136,7 @@ print(
     f"receptive fields: {P.grid}x{P.grid} of {FIELD[0]}x{FIELD[1]} pixels; filters per field M = {P.filters_per_beta} x beta"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # ## Predictions (written before the runs)
 #
 # From the theory of notebooks 01–02 (`docs/theory.md` §3–4, rows T5.x):
@@ -187,7 +187,7 @@ print(
     f"replicas stopped by the NaN guard: {nan_replicas}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["hide-cell"]
 # **Implementation check.** The training uses a hand-written backward pass; on one batch of
 # this data, in float64, it must equal autograd's gradient to round-off (every config's
 # network options, at its trained weights): largest relative error at most 1e-10, the float64

@@ -1,6 +1,8 @@
 """The reading version (``make site``): page assembly, offline assets, links, and every page in
-headless Chromium (no console error, no broken image, math typeset), with a screenshot of each
-page under build/site-screenshots/.
+headless Chromium at 1400x900 (no console error, no broken image, math typeset, no output cut
+off at the right edge, printed claims visible in full, a notebook page's first figure within
+three screen heights), with a screenshot of each page's first screen under
+build/site-screenshots/.
 
 The page-assembly tests need only nbformat. Building needs the ``site`` extra (Sphinx, MyST-NB,
 the book theme, django-static-mathjax, Playwright) and the browser test needs Chromium
@@ -118,7 +120,53 @@ def test_statements_cell_names_each_statement_with_its_verdict():
     text = site.statements_cell_text(_notebook(["T1.2", "T9.9"]), index, measured="| T2.1 | a table |")
     assert 'href="../theory.html#T1.2"' in text and "Verdict: open" in text
     assert "T9.9" in text and "theory.html#T9.9" not in text  # no row, so no dangling link
-    assert text.endswith('| <a class="statement-id" href="../theory.html#T2.1">T2.1</a> | a table |')
+    assert '| <a class="statement-id" href="../theory.html#T2.1">T2.1</a> | a table |' in text
+
+
+def test_statements_cell_gives_the_verdicts_in_one_line_and_folds_the_details():
+    index = site.statement_index(site.statement_tables(THEORY))
+    table = "| statement | measured |\n|---|---|\n| T1.2 | 8 |"
+    measured = table + "\n\n3 predictions: 2 hold, 1 refuted, 0 undecided; 4/4 checks"
+    text = site.statements_cell_text(_notebook(["T1.1", "T1.2"]), index, measured=measured)
+    first_line = text.splitlines()[0]
+    assert 'T1.1</a> holds · <a class="statement-id" href="../theory.html#T1.2">T1.2</a> open' in first_line
+    assert text.count('<details class="nlcl-fold">') == text.count("</details>") == 2
+    assert "<summary>What this notebook measured: 3 predictions: 2 hold, 1 refuted, 0 undecided" in text
+    assert site.short_verdict("holds with conditions (t ≥ 1; random directions)") == "holds with conditions"
+    assert site.short_verdict("refuted at τ = 0.1 and 0.5 (the node is off)") == "refuted at τ = 0.1 and 0.5"
+
+
+def test_notebook_code_is_folded_and_its_own_visibility_tags_are_kept():
+    import nbformat
+
+    def cell(tags=(), printed=""):
+        c = nbformat.v4.new_code_cell("x = 1", metadata={"tags": list(tags)} if tags else {})
+        if printed:
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
+        return c
+
+    claims_line = "HOLDS     T1.3  every flow trajectory converged (default task): 13000 == 13000\n"
+    table = " slope  optima  captured\n   0.1       8         8\n   0.2       8         8\n"
+    cells = [cell(), cell(["parameters"]), cell(["hide-cell"]), cell(printed=claims_line), cell(printed=table)]
+    for c in cells:
+        site.fold_code(c)
+    tags = [c.metadata["tags"] for c in cells]
+    assert tags[0] == ["hide-input"] and tags[2] == ["hide-cell"]
+    assert tags[1] == ["parameters", "hide-input"]  # papermill still finds its cell
+    assert cells[1].metadata["mystnb"]["code_prompt_show"].startswith("Show the parameters")
+    assert site.WRAP_OUTPUT_TAG in tags[3] and site.WRAP_OUTPUT_TAG not in tags[4]  # a table keeps its columns
+
+
+def test_markdown_folds_keep_headings_and_the_claim_in_view():
+    intro = "# 07 · x\n\n**Claim.** it holds.\n\nSections:\n\n1. one\n2. two"
+    folded = site.fold_markdown(intro, keep_first_paragraph=True, summary="The rest")
+    assert folded.startswith("# 07 · x\n\n**Claim.** it holds.\n\n<details")
+    assert "<summary>The rest</summary>" in folded and folded.endswith("1. one\n2. two\n\n</details>")
+    section = "## 2. Flow\n\n**Checks of the solver** (not evidence).\n\n```\n# a comment, not a heading\n```"
+    folded = site.fold_markdown(section)
+    assert folded.startswith("## 2. Flow\n\n<details") and "<summary>Checks of the solver</summary>" in folded
+    assert folded.count("<details") == 1  # the fenced line is no heading
+    assert "<summary>The text of this section</summary>" in site.fold_markdown("## $x$ heading\n\nSome $y$.")
 
 
 def test_statements_cell_says_so_when_claims_name_no_statement():
@@ -161,6 +209,54 @@ def test_notebook_page_adds_the_committed_figures_its_outputs_do_not_show(tmp_pa
     assert [c.id for c in page.cells] == ["cell-0", "cell-1", "cell-2", "cell-3"]
 
 
+def test_figures_come_in_the_order_the_notebook_shows_them(tmp_path):
+    import base64
+
+    import nbformat
+
+    pngs = {name: tmp_path / f"{name}.png" for name in ("a_last", "b_first", "c_saved_only", "d_never_named")}
+    for name, path in pngs.items():
+        path.write_bytes(f"\x89PNG {name}".encode())
+    book = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("plot()")
+    shown.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(pngs[n].read_bytes()).decode()})
+        for n in ("b_first", "a_last")
+    ]
+    saves = nbformat.v4.new_code_cell('savefig(fig, out, "c_saved_only")')
+    book.cells = [nbformat.v4.new_code_cell("x = 1"), shown, saves]
+    order = site.narrative_order(book, sorted(pngs.values()))
+    assert [p.stem for p in order] == ["b_first", "a_last", "c_saved_only", "d_never_named"]
+
+
+def test_every_committed_figure_has_a_caption_and_every_caption_a_figure():
+    notebooks = site.discover()
+    assert site.caption_problems(notebooks, site.load_captions()) == []
+    for nb in notebooks:
+        for png in nb.figures:
+            caption = site.figure_caption(nb, png)
+            assert caption.endswith(".") and len(caption) > 30, f"{nb.stem}/{png.name}: {caption!r} is not a sentence"
+    extra = {"99_gone": {"x": "A caption of nothing."}}
+    assert site.caption_problems(notebooks, extra)[-1] == "captions for 99_gone: no such notebook"
+
+
+def test_gallery_follows_the_notebooks_with_captions():
+    nb = site.Notebook("01_x", Path("01_x.ipynb"), "01 · x", [], True, [Path("z_first.png"), Path("a_second.png")])
+    nb.captions = {"z_first": "The first figure, captioned."}
+    page = site.landing_page("# Title\n", [nb], None)
+    assert page.index("z_first.png") < page.index("a_second.png")
+    assert "[The first figure, captioned.](notebooks/01_x.ipynb)" in page and "[a second](notebooks/01_x.ipynb)" in page
+
+
+def test_theory_page_writes_formulas_as_math_not_code():
+    theory = ROOT / "docs" / "theory.md"
+    if not theory.exists():
+        pytest.skip("docs/theory.md is not in this checkout")
+    assert sitecheck.formulas_in_code(theory.read_text()) == []
+    sample = "Files: `claims.json`, `metrics.random_span_filters`.\n\n    L = τ Σ_i x\n\nSee `E_α = ½ tr C_α[f]`."
+    assert sitecheck.formulas_in_code(sample) == ["L = τ Σ_i x", "E_α = ½ tr C_α[f]"]
+
+
 def test_landing_page_without_theory_still_lists_notebooks():
     page = site.landing_page("# Title\n", [_notebook(["T1.1"])], None)
     assert "is not in this checkout" in page and "theory.md" not in page.replace("docs/theory.md", "")
@@ -171,7 +267,7 @@ def test_every_committed_notebook_is_discovered_with_its_figures():
     notebooks = site.discover()
     assert [nb.path.name for nb in notebooks] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for nb in notebooks:
-        assert nb.title and nb.figures == sorted((ROOT / "figures" / nb.stem).glob("*.png"))
+        assert nb.title and sorted(nb.figures) == sorted((ROOT / "figures" / nb.stem).glob("*.png"))
         claims_file = ROOT / "figures" / nb.stem / "claims.json"
         if claims_file.exists():
             assert nb.statements == site.claim_statements(json.loads(claims_file.read_text()))
@@ -306,6 +402,34 @@ INSPECT_JS = """() => {
 }"""
 RAW_MATH = re.compile(r"\$[^$\s][^$]*\$|\\\(|\\\)|\\\[|\\\]|\\begin\{")
 
+# The screen a reader is assumed to have; a notebook page's first figure must start within
+# FIGURE_WITHIN_SCREENS screen heights of the top.
+SCREEN = {"width": 1400, "height": 900}
+FIGURE_WITHIN_SCREENS = 3
+
+# What the layout hides: the top of the first figure a notebook's outputs show, and every
+# printed output, table or display equation whose content is wider than its box while the box
+# neither scrolls nor wraps (so the rest is cut off). Printed claims (a verdict, a statement id,
+# a name, a value) must be visible in full: no sideways scrolling either.
+LAYOUT_JS = """() => {
+  const article = document.querySelector(".bd-article") || document.body;
+  const figure = article.querySelector("div.cell_output img");
+  const claimLine = /^(HOLDS|REFUTED|UNDECIDED|FAILS|INVALID|NOTE) +T\\d+\\.\\d+ /m;
+  const cut = [], claimsScroll = [];
+  article.querySelectorAll("div.cell_output pre, table, div.math, mjx-container[display='true']").forEach(el => {
+    const wider = el.scrollWidth > el.clientWidth + 1;
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+    const text = (el.innerText || "").trim().slice(0, 60);
+    if (el.tagName === "PRE" && claimLine.test(el.innerText) && wider) claimsScroll.push(text);
+    else if (wider && !scrolls && el.closest(".pst-scrollable-table-container") === null) cut.push(text);
+  });
+  return {
+    firstFigureTop: figure ? figure.getBoundingClientRect().top + window.scrollY : null,
+    cut: cut,
+    claimsScroll: claimsScroll,
+  };
+}"""
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # no request log in the test output
@@ -336,7 +460,7 @@ def _chromium() -> str:
 def _check_page(browser, base: str, page_path: str, shot: Path) -> list[str]:
     """Open one page; return what is wrong with it and save its screenshot."""
     problems: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=SCREEN)
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
     page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
@@ -360,8 +484,17 @@ def _check_page(browser, base: str, page_path: str, shot: Path) -> list[str]:
         problems.append(f"{seen['texErrors']} TeX errors shown")
     problems += [f"broken image: {src}" for src in seen["brokenImages"]]
     problems += [f"raw TeX in the text: {m!r}" for m in sorted(set(RAW_MATH.findall(seen["text"])))[:5]]
+    if page_path == "theory.html" and not seen["math"]:
+        problems.append("no typeset math on the theory page")
+    layout = page.evaluate(LAYOUT_JS)
+    problems += [f"content cut off at the right edge: {text!r}" for text in layout["cut"][:5]]
+    problems += [f"printed claims wider than their box: {text!r}" for text in layout["claimsScroll"][:5]]
+    limit = FIGURE_WITHIN_SCREENS * SCREEN["height"]
+    if page_path.startswith("notebooks/") and (layout["firstFigureTop"] or 0) >= limit:
+        problems.append(f"first figure at {layout['firstFigureTop']:.0f} px, not within {limit} px (3 screens)")
     shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shot))  # the first screen, as a reader opening the page sees it
     page.close()
     return [f"{page_path}: {p}" for p in problems]
 

@@ -6,6 +6,12 @@ Nothing is executed: the pages are made from what is committed, namely the execu
 under ``build/site-src/`` (this module writes nothing else) and rendered by Sphinx with
 MyST-NB (``nb_execution_mode = "off"``) and the book theme into ``build/site/``.
 
+A notebook page reads as the science first: its claim, one line of verdicts, then text, figures
+and printed checks. Code is folded (a cell's own ``hide-*``/``remove-*`` tags, taken from the
+notebook's .py source, decide; any other code cell folds its source), and so are the rest of
+the introduction and markdown cells tagged ``hide-cell``. The gallery shows each notebook's
+figures in the order the notebook shows them, captioned from ``site/captions.toml``.
+
 The site loads nothing from the network: MathJax 3 comes from the ``django-static-mathjax``
 package (the official build; no dependencies) and is copied into the site, and the build fails
 if any generated page still loads a script, style sheet, image or font from another host
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -141,7 +148,8 @@ class Notebook:
     title: str  # its first markdown heading
     statements: list[str]  # statement ids its claims test, in table order (may be empty)
     has_claims: bool  # figures/NN_name/claims.json exists
-    figures: list[Path]  # figures/NN_name/*.png, sorted
+    figures: list[Path]  # figures/NN_name/*.png, in the order the notebook shows them (narrative_order)
+    captions: dict[str, str] = field(default_factory=dict)  # figure stem -> caption (site/captions.toml)
 
 
 def claim_statements(claims_doc: dict) -> list[str]:
@@ -170,23 +178,83 @@ def _first_heading(nb) -> str:
     return ""
 
 
+def _png_digests(output) -> list[str]:
+    png = output.get("data", {}).get("image/png")
+    return [hashlib.sha256(base64.b64decode("".join(png))).hexdigest()] if png else []
+
+
+def narrative_order(book, figures: list[Path]) -> list[Path]:
+    """``figures`` in the order a reader meets them in the notebook ``book``: where its outputs
+    display a figure (the same bytes), else where a code cell first names it as a string (the
+    call that saves it); figures the notebook never names come last, by name."""
+    place: dict[str, tuple[int, int]] = {}
+    by_digest = {hashlib.sha256(png.read_bytes()).hexdigest(): png.stem for png in figures}
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type != "code":
+            continue
+        for k, output in enumerate(cell.get("outputs", [])):
+            for digest in _png_digests(output):
+                if digest in by_digest:
+                    place.setdefault(by_digest[digest], (i, k))
+    for png in figures:
+        if png.stem not in place:
+            named = (
+                i
+                for i, cell in enumerate(book.cells)
+                if cell.cell_type == "code" and re.search(rf"[\"']{re.escape(png.stem)}[\"']", cell.source)
+            )
+            i = next(named, None)
+            if i is not None:
+                place[png.stem] = (i, -1)
+    last = (len(book.cells), 0)
+    return sorted(figures, key=lambda png: (place.get(png.stem, last), png.name))
+
+
+def load_captions(root: Path = REPO_ROOT) -> dict[str, dict[str, str]]:
+    """``site/captions.toml``: notebook stem -> figure stem -> its one-sentence caption."""
+    import tomllib
+
+    path = root / "site" / "captions.toml"
+    return tomllib.loads(path.read_text()) if path.exists() else {}
+
+
+def caption_problems(notebooks: list[Notebook], captions: dict[str, dict[str, str]]) -> list[str]:
+    """Committed figures without a caption, and captions of figures that are not committed."""
+    problems = []
+    for nb in notebooks:
+        stems, captioned = {png.stem for png in nb.figures}, set(captions.get(nb.stem, {}))
+        problems += [f"figures/{nb.stem}/{s}.png has no caption" for s in sorted(stems - captioned)]
+        problems += [f"caption of {nb.stem}/{s}: no such figure" for s in sorted(captioned - stems)]
+    known = {nb.stem for nb in notebooks}
+    return problems + [f"captions for {stem}: no such notebook" for stem in sorted(set(captions) - known)]
+
+
+def figure_caption(nb: Notebook, png: Path) -> str:
+    """The figure's caption, or its file name as words when it has none."""
+    return nb.captions.get(png.stem) or png.stem.replace("_", " ")
+
+
 def discover(root: Path = REPO_ROOT) -> list[Notebook]:
-    """Every committed executed notebook ``notebooks/NN_name.ipynb``, sorted by name."""
+    """Every committed executed notebook ``notebooks/NN_name.ipynb``, sorted by name, with its
+    figures in narrative order and their captions."""
     import nbformat
 
+    captions = load_captions(root)
     found = []
     for path in sorted((root / "notebooks").glob(NOTEBOOK_GLOB)):
         fig_dir = root / "figures" / path.stem
         claims_file = fig_dir / "claims.json"
         claims_doc = json.loads(claims_file.read_text()) if claims_file.exists() else {}
+        book = nbformat.read(path, as_version=4)
         found.append(
             Notebook(
                 stem=path.stem,
                 path=path,
-                title=_first_heading(nbformat.read(path, as_version=4)) or path.stem,
+                title=_first_heading(book) or path.stem,
                 statements=claim_statements(claims_doc),
                 has_claims=claims_file.exists(),
-                figures=sorted(fig_dir.glob("*.png")),
+                figures=narrative_order(book, sorted(fig_dir.glob("*.png"))),
+                captions=dict(captions.get(path.stem, {})),
             )
         )
     return found
@@ -260,9 +328,20 @@ def theory_page(text: str, tables: list[tuple[str, Table]], stems: set[str]) -> 
 # ---------------------------------------------------------------- generated pages
 
 
+def short_verdict(verdict: str) -> str:
+    """The verdict's leading words, without the parenthesized conditions: ``holds with conditions``."""
+    return re.split(r"\s[(;]", verdict.strip(), maxsplit=1)[0].rstrip(" .,")
+
+
+def _fold(summary: str, body: str) -> str:
+    """A closed ``<details>`` block (markdown body) that the page shows as one line."""
+    return f'<details class="nlcl-fold"><summary>{summary}</summary>\n\n{body.strip()}\n\n</details>'
+
+
 def statements_cell_text(nb: Notebook, statements: dict[str, Statement], measured: str = "") -> str:
-    """The markdown shown under a notebook page's title: the statements its claims test (with
-    their verdicts from the theory page) and, when given, the table of its measured predictions."""
+    """The markdown shown under a notebook page's title: one line naming the statements its claims
+    test with their verdicts (from the theory page), then two folds: the statements in full, and
+    the table of its measured predictions (when given), whose summary line counts the verdicts."""
     if not nb.has_claims:
         return "**Statements tested here:** none recorded (this notebook has no `claims.json`)."
     if not nb.statements:
@@ -270,16 +349,23 @@ def statements_cell_text(nb: Notebook, statements: dict[str, Statement], measure
             "**Statements tested here:** not recorded yet: the claims in "
             f"`figures/{nb.stem}/claims.json` do not name the statements of the theory page they test."
         )
-    items = []
+    known = set(statements)
+    glance, items = [], []
     for sid in nb.statements:
-        link = statement_link(sid, "../", set(statements))
+        link = statement_link(sid, "../", known)
         row = statements.get(sid)
+        glance.append(f"{link} {short_verdict(row.verdict)}" if row else link)
         items.append(f"* {link} — {row.text} *Verdict: {row.verdict}.*" if row else f"* {link}")
-    text = "**Statements tested here** (each links to its row on the theory page):\n\n" + "\n".join(items)
+    parts = [
+        "**Statements tested here:** " + " · ".join(glance),
+        _fold("The statements in full, with their verdicts (each id links to its theory row)", "\n".join(items)),
+    ]
     if measured:
-        measured = re.sub(r"\bT\d+\.\d+\b", lambda m: statement_link(m.group(0), "../", set(statements)), measured)
-        text += "\n\n**What this notebook measured** (from `claims.json`):\n\n" + measured
-    return text
+        measured = re.sub(r"\bT\d+\.\d+\b", lambda m: statement_link(m.group(0), "../", known), measured)
+        count = re.search(r"^\d+ predictions?: [^;\n]*", measured, re.M)
+        summary = f"What this notebook measured: {count.group(0)}" if count else "What this notebook measured"
+        parts.append(_fold(f"{summary} (the table, from <code>claims.json</code>)", measured))
+    return "\n\n".join(parts)
 
 
 def measured_predictions(stem: str, figures_dir: Path) -> str:
@@ -330,18 +416,21 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
         ids = ", ".join(statement_link(s, "", known) for s in nb.statements) or "not recorded yet"
         parts.append(f"* [{nb.title}](notebooks/{nb.stem}.ipynb) — statements: {ids}")
     parts += ["", "## Figure gallery", ""]
-    parts.append("Every figure the notebooks write: click a figure for the full size, its caption for its notebook.")
+    parts.append(
+        "Every figure the notebooks write, in the order they tell it: click a figure for the full size, "
+        "its caption for its notebook."
+    )
     for nb in notebooks:
         if not nb.figures:
             continue
         parts += ["", f"### {nb.title}", "", "::::{container} gallery"]
         for png in nb.figures:
-            label = png.stem.replace("_", " ")
+            caption = figure_caption(nb, png)
             parts += [
                 f":::{{figure}} figures/{nb.stem}/{png.name}",
-                f":alt: {label} ({nb.stem})",
+                f":alt: {caption}",
                 "",
-                f"[{label}](notebooks/{nb.stem}.ipynb)",
+                f"[{caption}](notebooks/{nb.stem}.ipynb)",
                 ":::",
             ]
         parts.append("::::")
@@ -355,21 +444,150 @@ def landing_page(intro: str, notebooks: list[Notebook], theory_text: str | None)
 
 def _displayed_png_digests(book) -> set[str]:
     """sha256 of every PNG a notebook's outputs display."""
-    digests = set()
-    for cell in book.cells:
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            if png:
-                digests.add(hashlib.sha256(base64.b64decode("".join(png))).hexdigest())
-    return digests
+    return {digest for cell in book.cells for output in cell.get("outputs", []) for digest in _png_digests(output)}
+
+
+# MyST-NB's cell tags that decide what of a code cell the page shows (both spellings it reads).
+VISIBILITY_TAGS = frozenset(
+    f"{verb}{sep}{part}" for verb in ("hide", "remove") for sep in "-_" for part in ("input", "output", "cell")
+)
+PARAMETERS_PROMPT = ("Show the parameters of this run (papermill overrides them)", "Hide the parameters")
+# A claim or finding as ``nlcl_utils.claims`` prints it: verdict, statement id, name, value.
+CLAIM_LINE = re.compile(r"^(?:HOLDS|REFUTED|UNDECIDED|FAILS|INVALID|NOTE) +T\d+\.\d+ ", re.M)
+ALIGNED_COLUMNS = re.compile(r"\S {2,}\S")
+WRAP_OUTPUT_TAG = "nlcl-wrap-output"  # MyST-NB turns it into the class tag_nlcl-wrap-output
+
+
+def _printed(cell) -> str:
+    return "".join(
+        "".join(output.get("text", "")) for output in cell.get("outputs", []) if output.get("output_type") == "stream"
+    )
+
+
+def prints_claims(cell) -> bool:
+    """Whether a code cell prints claim lines (verdict, statement, name, value)."""
+    return bool(CLAIM_LINE.search(_printed(cell)))
+
+
+def wraps_output(cell) -> bool:
+    """Whether a code cell's printed text may wrap at the page width: claim lines always do; other
+    text does unless two or more of its lines are aligned in columns (a table keeps its columns
+    and scrolls sideways instead)."""
+    text = _printed(cell)
+    if not text or prints_claims(cell):
+        return bool(text)
+    return sum(bool(ALIGNED_COLUMNS.search(line.strip())) for line in text.splitlines()) < 2
+
+
+def fold_code(cell) -> None:
+    """A code cell as the reading version shows it: its own visibility tags (from the notebook's
+    .py source) are kept; a cell without one shows its outputs and folds its source behind a
+    "show" line, so that a page reads as text, figures and printed checks. The papermill
+    ``parameters`` cell gets a prompt that names it, so the values of the run are easy to find.
+    Printed text that is not a table is tagged to wrap, so that no number runs off the page."""
+    tags = list(cell.metadata.get("tags", []))
+    if not VISIBILITY_TAGS.intersection(tags):
+        tags.append("hide-input")
+    if wraps_output(cell):
+        tags.append(WRAP_OUTPUT_TAG)
+    cell.metadata["tags"] = tags
+    if "parameters" in tags:
+        show, hide = PARAMETERS_PROMPT
+        prompts = {"code_prompt_show": show, "code_prompt_hide": hide}
+        cell.metadata["mystnb"] = {**cell.metadata.get("mystnb", {}), **prompts}
+
+
+def _markdown_parts(source: str) -> list[tuple[str, str]]:
+    """A markdown cell cut at its headings: ("heading", line) and ("body", text) in order. Lines
+    inside fenced code or a ``$$`` block are never taken for headings."""
+    parts: list[tuple[str, list[str]]] = []
+    fence, math = None, False
+    for line in source.splitlines():
+        stripped = line.strip()
+        opener = re.match(r"(`{3,}|~{3,})", stripped)
+        if fence is None and not math and re.match(r"#{1,6} ", line):
+            parts.append(("heading", [line]))
+            continue
+        if fence is None and opener:
+            fence = opener.group(1)
+        elif fence is not None and stripped.startswith(fence):
+            fence = None
+        elif fence is None and stripped.count("$$") % 2 == 1:
+            math = not math
+        if not parts or parts[-1][0] == "heading":
+            parts.append(("body", []))
+        parts[-1][1].append(line)
+    return [(kind, "\n".join(lines).strip("\n")) for kind, lines in parts if "\n".join(lines).strip()]
+
+
+def _lead(body: str) -> str | None:
+    """The bold lead-in of a text (``**Batching does not change a number.** ...``), if it is plain."""
+    match = re.match(r"\*\*([^*$`\\<>]+)\*\*", body)
+    return match.group(1).strip() if match else None
+
+
+def fold_markdown(source: str, keep_first_paragraph: bool = False, summary: str = "") -> str:
+    """A markdown cell with its text folded behind one line and its headings left in place (so
+    the page keeps its sections). The fold's line is ``summary`` if given, else the text's bold
+    lead-in, else a plain "the text of this section". ``keep_first_paragraph`` leaves the first paragraph
+    of the cell open (a notebook's claim under its title)."""
+    out, heading = [], False
+    for kind, text in _markdown_parts(source):
+        if kind == "heading":
+            out.append(text)
+            heading = True
+            continue
+        if keep_first_paragraph:
+            first, _, text = text.partition("\n\n")
+            out.append(first)
+            keep_first_paragraph = False
+            if not text.strip():
+                continue
+        line = summary or _lead(text) or ("The text of this section" if heading else "More")
+        out.append(_fold(html.escape(line, quote=False), text))
+    return "\n\n".join(out)
+
+
+FOLD_TAG = "hide-cell"  # on a markdown cell: the site folds its text (MyST-NB ignores it there)
+INTRODUCTION_FOLD = "The rest of the introduction: sections, setting, conventions"
+
+
+def source_tags(book, source: Path) -> None:
+    """Cell tags of ``book`` (an executed notebook) replaced by those of its paired py:percent
+    ``source``, the reviewed file where they are set, when the two have the same cells: how a cell
+    is shown then follows the source without re-running the notebook. A pair whose cells differ
+    keeps the executed notebook's tags."""
+    import jupytext
+
+    if not source.exists():
+        return
+    cells = jupytext.read(source).cells
+    if [(c.cell_type, c.source.strip()) for c in cells] != [(c.cell_type, c.source.strip()) for c in book.cells]:
+        return
+    for executed, reviewed in zip(book.cells, cells):
+        tags = list(reviewed.metadata.get("tags", []))
+        if tags:
+            executed.metadata["tags"] = tags
+        else:
+            executed.metadata.pop("tags", None)
 
 
 def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: Path):
-    """The committed notebook (outputs untouched) as the site shows it: the statements cell under
-    its title and, at the end, any committed figure its outputs do not display."""
+    """The committed notebook (outputs untouched) as the site shows it: the cell tags of its .py
+    source (:func:`source_tags`), code folded (:func:`fold_code`), the introduction and tagged
+    text folded (:func:`fold_markdown`), the statements cell under its title and, at the end,
+    any committed figure its outputs do not display."""
     import nbformat
 
     book = nbformat.read(nb.path, as_version=4)
+    source_tags(book, nb.path.with_suffix(".py"))
+    for i, c in enumerate(book.cells):
+        if c.cell_type == "code":
+            fold_code(c)
+        elif c.cell_type == "markdown" and i == 0 and c.source.startswith("# "):
+            c.source = fold_markdown(c.source, keep_first_paragraph=True, summary=INTRODUCTION_FOLD)
+        elif c.cell_type == "markdown" and FOLD_TAG in c.metadata.get("tags", []):
+            c.source = fold_markdown(c.source)
     cell = nbformat.v4.new_markdown_cell(
         statements_cell_text(nb, statements, measured_predictions(nb.stem, figures_dir))
     )
@@ -379,7 +597,7 @@ def _page_notebook(nb: Notebook, statements: dict[str, Statement], figures_dir: 
     shown = _displayed_png_digests(book)
     missing = [png for png in nb.figures if hashlib.sha256(png.read_bytes()).hexdigest() not in shown]
     if missing:
-        images = [f"![{png.stem.replace('_', ' ')}](../figures/{nb.stem}/{png.name})" for png in missing]
+        images = [f"![{figure_caption(nb, png)}](../figures/{nb.stem}/{png.name})" for png in missing]
         book.cells.append(
             nbformat.v4.new_markdown_cell(
                 "## Other figures\n\nWritten by this notebook, not shown above.\n\n" + "\n\n".join(images)

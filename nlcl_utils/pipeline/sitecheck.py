@@ -4,7 +4,8 @@
 page or a style sheet would fetch from an absolute ``http(s)://`` (or protocol-relative
 ``//``) address; plain ``<a href>`` links to other sites are navigation, not loads, and are
 allowed. ``broken_links`` lists every relative ``href``/``src`` that does not resolve to a file
-of the site, or whose ``#fragment`` names no element of the target page.
+of the site, or whose ``#fragment`` names no element of the target page. ``formulas_in_code``
+lists the formulas a markdown page writes as code instead of math.
 """
 
 from __future__ import annotations
@@ -114,3 +115,28 @@ def broken_links(site: Path) -> list[tuple[str, str]]:
             elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in parsed[target].ids:
                 broken.append((str(page.relative_to(site)), link))
     return broken
+
+
+# Characters that mark a formula: Greek letters and the operators the theory page uses.
+FORMULA_MARKS = re.compile(r"[\u0370-\u03ff∇∑Σ‖≤≥≠∈∝²ᵀ½−→∂√∞⊥]| = ")
+
+
+def formulas_in_code(markdown: str) -> list[str]:
+    """Code spans and code blocks of a markdown page that hold a formula: the site would show
+    them as monospace text, not typeset (write them as ``$...$`` / ``$$...$$`` math)."""
+    found = []
+    fence, block = None, []
+    for line in markdown.splitlines():
+        opener = re.match(r"\s*(`{3,}|~{3,})", line)
+        if fence is None and opener:
+            fence, block = opener.group(1), []
+        elif fence is not None and line.strip().startswith(fence):
+            found += ["\n".join(block)] if FORMULA_MARKS.search("\n".join(block)) else []
+            fence = None
+        elif fence is not None:
+            block.append(line)
+        elif re.match(r"( {4,}|\t)\S", line) and not re.match(r"\s*([*+-]|\d+\.)\s", line):
+            found += [line.strip()] if FORMULA_MARKS.search(line) else []
+        else:
+            found += [span for span in re.findall(r"`([^`]+)`", line) if FORMULA_MARKS.search(span)]
+    return found
