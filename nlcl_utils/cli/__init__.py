@@ -1,7 +1,7 @@
 """The ``nlcl`` command: ``nlcl figures ...`` (regenerate notebooks and figures), ``nlcl tokens ...``
 (train receptive-field networks on the hierarchical token task), ``nlcl verify`` (did the results
-reproduce here), ``nlcl readme`` (the README's headline tables from claims.json), ``nlcl sweep``
-and ``nlcl site`` (build the static reading version)."""
+reproduce here), ``nlcl readme`` (the README's verdict counts and docs/results.md's tables from
+claims.json), ``nlcl sweep`` and ``nlcl site`` (build the static reading version)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ COMMANDS = {
     "figures": "regenerate every notebook, its figures and figures/MANIFEST.json",
     "tokens": "train two-layer networks on the hierarchical token task, print chi+/chi- per seed",
     "verify": "did it reproduce here? every claim against the committed one: verdict, value, tolerance",
-    "readme": "rewrite the README's headline tables from figures/*/claims.json",
+    "readme": "rewrite the README's verdict counts and docs/results.md's tables from figures/*/claims.json",
     "site": "build the reading version: a static website of the executed notebooks (build/site)",
     "sweep": "run a grid of token-task settings x seeds (cached; local cores or Slurm), export a CSV",
 }

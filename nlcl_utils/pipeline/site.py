@@ -452,7 +452,7 @@ VISIBILITY_TAGS = frozenset(
     f"{verb}{sep}{part}" for verb in ("hide", "remove") for sep in "-_" for part in ("input", "output", "cell")
 )
 PARAMETERS_PROMPT = ("Show the parameters of this run (papermill overrides them)", "Hide the parameters")
-# A claim or finding as ``nlcl_utils.claims`` prints it: verdict, statement id, name, value.
+# A claim or finding as ``nlcl_utils.notebook.claims`` prints it: verdict, statement id, name, value.
 CLAIM_LINE = re.compile(r"^(?:HOLDS|REFUTED|UNDECIDED|FAILS|INVALID|NOTE) +T\d+\.\d+ ", re.M)
 ALIGNED_COLUMNS = re.compile(r"\S {2,}\S")
 WRAP_OUTPUT_TAG = "nlcl-wrap-output"  # MyST-NB turns it into the class tag_nlcl-wrap-output
