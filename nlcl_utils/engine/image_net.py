@@ -22,18 +22,24 @@ autograd reference it is tested against in float64.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from nlcl_utils.engine.activations import LEAKY_SLOPE, get_activation
-from nlcl_utils.engine.models import NORM_EPS, check_loss, contrastive_head, default_uniform, reference_objective
+from nlcl_utils.engine.models import (
+    NORM_EPS,
+    HiddenLayerOptions,
+    contrastive_head,
+    default_uniform,
+    reference_objective,
+)
 from nlcl_utils.seeds import check_seeds, replica_generator
 
 Tensor = torch.Tensor
 
 
-class DenseReceptiveFieldNet:
+class DenseReceptiveFieldNet(HiddenLayerOptions):
     """Two-layer receptive-field network on dense inputs (see the module docstring)."""
 
     param_names = ("first", "top")
@@ -42,32 +48,16 @@ class DenseReceptiveFieldNet:
         self,
         first: Tensor,
         top: Tensor,
-        *,
-        activation: str = "relu",
-        slope: float = LEAKY_SLOPE,
-        bn: bool = True,
-        bn_mean_grad: bool = True,
-        bn_var_grad: bool = False,
-        bn_eps: float = 1e-5,
-        bn_scale: bool = True,
-        loss: str = "infonce",
-        tau: float = 0.1,
+        **options: Any,
     ):
-        check_loss(loss, tau)
+        """first [R, K, M, d], top [R, out, K*M]; options: see :class:`HiddenLayerOptions`."""
         if first.dim() != 4:
             raise ValueError(f"first: expected shape [R, K, M, d], got {tuple(first.shape)}")
         r, k, m, _ = first.shape
         if top.dim() != 3 or top.shape[0] != r or top.shape[2] != k * m:
             raise ValueError(f"top: expected shape [R={r}, out, K*M={k * m}], got {tuple(top.shape)}")
-        if bn_var_grad and not bn_scale:
-            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
-        if not bn_eps > 0:
-            raise ValueError(f"bn_eps: must be > 0, got {bn_eps}")
-        self.act = get_activation(activation, slope=slope)
+        self._set_hidden_options(**options)
         self.first, self.top = first, top
-        self.bn, self.bn_mean_grad, self.bn_var_grad = bool(bn), bool(bn_mean_grad), bool(bn_var_grad)
-        self.bn_eps, self.bn_scale = float(bn_eps), bool(bn_scale)
-        self.loss_name, self.tau = loss, float(tau)
 
     @classmethod
     def init(

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -169,7 +170,41 @@ def reference_objective(f1: Tensor, f2: Tensor, loss: str, tau: float) -> Tensor
 # ----------------------------------------------------------------------------------------------
 
 
-class ReceptiveFieldNet:
+class HiddenLayerOptions:
+    """Activation, BatchNorm and loss options of a two-layer network, checked and stored once.
+
+    Both receptive-field networks (tokens here, dense inputs in :mod:`nlcl_utils.engine.image_net`)
+    take them as keywords (``NetworkSettings.network_options()`` gives them from a config):
+    activation and slope (leaky_relu), bn (BatchNorm on the hidden units), bn_mean_grad /
+    bn_var_grad (gradient through the batch mean / variance), bn_eps, bn_scale (False: mean-only
+    BN), loss and tau.
+    """
+
+    def _set_hidden_options(
+        self,
+        activation: str = "relu",
+        slope: float = LEAKY_SLOPE,
+        bn: bool = True,
+        bn_mean_grad: bool = True,
+        bn_var_grad: bool = False,
+        bn_eps: float = 1e-5,
+        bn_scale: bool = True,
+        loss: str = "infonce",
+        tau: float = 0.1,
+    ) -> None:
+        check_loss(loss, tau)
+        if bn_var_grad and not bn_scale:
+            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
+        if not bn_eps > 0:
+            raise ValueError(f"bn_eps: must be > 0, got {bn_eps}")
+        self.act: Activation = get_activation(activation, slope=slope)
+        self.bn, self.bn_mean_grad, self.bn_var_grad = bool(bn), bool(bn_mean_grad), bool(bn_var_grad)
+        self.bn_eps = float(bn_eps)
+        self.bn_scale = bool(bn_scale)  # False: mean-only BN (centre each hidden unit, no division)
+        self.loss_name, self.tau = loss, float(tau)
+
+
+class ReceptiveFieldNet(HiddenLayerOptions):
     """Two-layer receptive-field network over R replicas (see the module docstring).
 
     first: [R, K, M, d]; top: [R, out, K*M]; embeddings: [R, V, d] (token embeddings, rows
@@ -186,29 +221,16 @@ class ReceptiveFieldNet:
         top: Tensor,
         embeddings: Tensor,
         *,
-        activation: str = "relu",
-        slope: float = LEAKY_SLOPE,
-        bn: bool = True,
-        bn_mean_grad: bool = True,
-        bn_var_grad: bool = False,
-        bn_eps: float = 1e-5,
-        bn_scale: bool = True,
-        loss: str = "infonce",
-        tau: float = 0.1,
         head: str = "joint",
+        **options: Any,
     ):
-        check_loss(loss, tau)
         check_head(head)
-        if bn_var_grad and not bn_scale:
-            raise ValueError("bn_var_grad: a mean-only BN (bn_scale=False) has no variance to pass gradient through")
-        self.act: Activation = get_activation(activation, slope=slope)
+        self._set_hidden_options(**options)
         r, k, m, d = first.shape
         if top.shape[0] != r or top.shape[2] != k * m:
             raise ValueError(f"top: expected shape [R={r}, out, K*M={k * m}], got {tuple(top.shape)}")
         if embeddings.shape[0] != r or embeddings.shape[2] != d:
             raise ValueError(f"embeddings: expected shape [R={r}, V, d={d}], got {tuple(embeddings.shape)}")
-        if not bn_eps > 0:
-            raise ValueError(f"bn_eps: must be > 0, got {bn_eps}")
         self.first = first
         # The top layer is stored as [R, K, M, out] (contiguous per receptive field, what the fast
         # path multiplies with); ``self.top`` is a [R, out, K*M] view of that storage, so in-place
@@ -216,14 +238,6 @@ class ReceptiveFieldNet:
         self._top_kmo = top.detach().reshape(r, top.shape[1], k, m).permute(0, 2, 3, 1).contiguous()
         self.top = self._top_kmo.permute(0, 3, 1, 2).view(r, top.shape[1], k * m)
         self.embeddings = embeddings.to(first.dtype)
-        self.bn, self.bn_mean_grad, self.bn_var_grad, self.bn_eps = (
-            bool(bn),
-            bool(bn_mean_grad),
-            bool(bn_var_grad),
-            float(bn_eps),
-        )
-        self.bn_scale = bool(bn_scale)  # False: mean-only BN (centre each hidden unit, no division)
-        self.loss_name, self.tau = loss, float(tau)
         self.head = head
         vocab = embeddings.shape[1]
         eye = torch.eye(vocab, dtype=first.dtype)
