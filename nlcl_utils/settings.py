@@ -16,11 +16,60 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nlcl_utils.checks import require_bool, require_choice, require_int, require_number
 
-def setting(default: Any, help: str, *, choices: Iterable[str] | None = None, flag: bool = True) -> Any:
-    """A dataclass field with its documentation; ``flag=False``: no command-line flag (API only)."""
-    meta = {"help": help, "flag": flag, "choices": tuple(choices) if choices is not None else None}
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: Iterable[str] | None = None,
+    flag: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """A dataclass field with its documentation and its allowed values.
+
+    ``choices`` or the bounds ``low``/``high`` (``*_open``: the bound itself excluded) say what is
+    allowed; :func:`check_fields` checks them and notebooks take their parameter ranges from them.
+    ``flag=False``: no command-line flag (API only).
+    """
+    meta = {
+        "help": help,
+        "flag": flag,
+        "choices": tuple(choices) if choices is not None else None,
+        "bounds": (low, high, low_open, high_open),
+    }
     return dataclasses.field(default=default, metadata=meta)
+
+
+def field_kind(f: dataclasses.Field) -> str:
+    """``"int"``, ``"float"``, ``"bool"``, ``"str"`` or ``"other"`` from a field's annotation (``| None`` ignored)."""
+    name = str(f.type).replace(" | None", "")
+    return name if name in ("int", "float", "bool", "str") else "other"
+
+
+def check_fields(obj: Any, fields: Iterable[dataclasses.Field] | None = None) -> None:
+    """Raise SettingError naming the first of ``fields`` (default: all) of ``obj`` outside its
+    declared type, choices or bounds. A field whose default is None may be None. Cross-field
+    rules stay with the class."""
+    for f in dataclasses.fields(obj) if fields is None else fields:
+        if "bounds" not in f.metadata:
+            continue
+        value, kind = getattr(obj, f.name), field_kind(f)
+        if value is None and f.default is None:
+            continue
+        low, high, low_open, high_open = f.metadata["bounds"]
+        if f.metadata["choices"] is not None:
+            require_choice(f.name, value, f.metadata["choices"])
+        elif kind == "bool":
+            require_bool(f.name, value)
+        elif kind == "int":
+            require_int(f.name, value, low, high)
+        elif kind == "float":
+            require_number(f.name, value, low, high, low_open=low_open, high_open=high_open)
 
 
 def finite_float(text: str) -> float:

@@ -106,23 +106,17 @@ def paper_scale(p) -> bool:
     )
 
 
+TASK_FIELDS = ("vocab", "locations", "per_location", "patterns", "pattern_len")
 nb = session.setup(
     "02_two_layer_linear_no_specialization",
     globals(),
     full_scale=paper_scale,
     ranges={
+        # the token task's and the training's ranges, as the settings declare them
+        **params.ranges_from(train.TokenConfig, ("steps", "batch_size", "lr", *TASK_FIELDS, "out_dim", "tau")),
+        **params.ranges_from(train.TokenConfig, (*TASK_FIELDS, "beta", "out_dim"), prefix="pop_"),
         "n_seeds": params.Int(min=2),
         "betas": params.List(params.Float(min=1.0), min_len=2),
-        "steps": params.Int(min=1),
-        "batch_size": params.Int(min=2),
-        "lr": params.Float(min=0.0, min_exclusive=True),
-        "vocab": params.Int(min=2),
-        "locations": params.Int(min=1),
-        "per_location": params.Int(min=1),
-        "patterns": params.Int(min=1),
-        "pattern_len": params.Int(min=1),
-        "out_dim": params.Int(min=1),
-        "tau": params.Float(min=0.0, min_exclusive=True),
         "workers": params.Int(min=0),
         "baseline_draws": params.Int(min=1),
         "heatmap_location": params.Int(min=0),
@@ -131,13 +125,6 @@ nb = session.setup(
         "rotation_null_draws": params.Int(min=1),
         "equivariance_beta": params.Float(min=1.0),
         "equivariance_steps": params.Int(min=1),
-        "pop_vocab": params.Int(min=2),
-        "pop_locations": params.Int(min=1),
-        "pop_per_location": params.Int(min=1),
-        "pop_patterns": params.Int(min=1),
-        "pop_pattern_len": params.Int(min=1),
-        "pop_beta": params.Float(min=1.0),
-        "pop_out_dim": params.Int(min=1),
         "pop_task_seed": params.Int(min=0),
         "pop_n_inits": params.Int(min=1),
         "pop_steps": params.Int(min=1),

@@ -74,10 +74,9 @@ nb = session.setup(
     "04_ablation_table",
     globals(),
     ranges={
+        **params.ranges_from(TokenConfig, ("steps", "batch_size")),
         "n_seeds": params.Int(min=2),
         "seed": params.Int(min=0),
-        "steps": params.Int(min=1),
-        "batch_size": params.Int(min=2),
         "activations": params.List(params.Choice(*acts.ACTIVATION_NAMES), min_len=1),
         "bn_off_activations": params.List(params.Choice(*acts.ACTIVATION_NAMES), min_len=0),
         "homogeneous_betas": params.List(params.Float(min=1.0), min_len=1),

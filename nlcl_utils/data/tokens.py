@@ -62,16 +62,16 @@ class TokenTaskSpec:
     ``K - L``).
     """
 
-    vocab: int = setting(20, "vocabulary size V")
-    locations: int = setting(10, "receptive fields K")
-    per_location: int = setting(5, "tokens allowed per location in patterns, P")
-    patterns: int = setting(40, "global patterns G")
-    pattern_len: int = setting(5, "non-wildcard locations per pattern L")
+    vocab: int = setting(20, "vocabulary size V", low=1)
+    locations: int = setting(10, "receptive fields K", low=1)
+    per_location: int = setting(5, "tokens allowed per location in patterns, P", low=1)
+    patterns: int = setting(40, "global patterns G", low=1)
+    pattern_len: int = setting(5, "non-wildcard locations per pattern L", low=1)
     embedding: str = setting("onehot", "token embeddings", choices=EMBEDDINGS)
-    embed_dim: int | None = setting(None, "dimension of random embeddings (None: V)")
+    embed_dim: int | None = setting(None, "dimension of random embeddings (None: V)", low=1)
     token_magnitudes: tuple[float, ...] | None = setting(None, "V comma-separated embedding scales (None: all 1)")
     wildcard_probs: tuple[tuple[float, ...], ...] | None = setting(None, "[K][V] filler distribution", flag=False)
-    redraw: int | None = setting(None, "wildcards re-drawn in the second view (augmentation; None: all K-L)")
+    redraw: int | None = setting(None, "wildcards re-drawn in the second view (augmentation; None: all K-L)", low=0)
 
     def __post_init__(self) -> None:
         self.validate()

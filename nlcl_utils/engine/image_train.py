@@ -15,18 +15,19 @@ decay 5e-3, batch 128, 50 outputs) and M = 10 * beta filters per receptive field
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from nlcl_utils.checks import SettingError, require_int
+from nlcl_utils.checks import SettingError
 from nlcl_utils.data.images import Augmentation, ImageData, ViewSampler, split_fields
 from nlcl_utils.engine.config import DTYPES, NetworkSettings
 from nlcl_utils.engine.image_net import DenseReceptiveFieldNet
 from nlcl_utils.engine.train import TrainResult, train
 from nlcl_utils.seeds import check_seeds
-from nlcl_utils.settings import setting
+from nlcl_utils.settings import check_fields, setting
 
 Tensor = torch.Tensor
 
@@ -41,9 +42,9 @@ class ImageConfig(NetworkSettings):
     and a shorter default run (steps).
     """
 
-    steps: int = setting(2000, "SGD steps")
-    filters_per_beta: int = setting(10, "filters per receptive field at beta = 1")
-    grid: int = setting(2, "the image is cut into grid x grid receptive fields")
+    steps: int = setting(2000, "SGD steps", low=0)
+    filters_per_beta: int = setting(10, "filters per receptive field at beta = 1", low=1)
+    grid: int = setting(2, "the image is cut into grid x grid receptive fields", low=1)
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     @property
@@ -54,8 +55,7 @@ class ImageConfig(NetworkSettings):
     def validate(self) -> None:
         """Raise SettingError (a ValueError) naming the first bad setting (before any compute)."""
         self.validate_network()
-        require_int("filters_per_beta", self.filters_per_beta, 1)
-        require_int("grid", self.grid, 1)
+        check_fields(self, [f for f in dataclasses.fields(self) if f.name in ("filters_per_beta", "grid")])
         if self.filters < 1:
             raise SettingError(f"beta: beta * filters_per_beta must round to >= 1 filter, got {self.filters}")
         if not isinstance(self.augmentation, Augmentation):

@@ -223,6 +223,7 @@ class TokenConfig(TokenTaskSpec, NetworkSettings):
     = quadratic(M / tau). dtype: ``"float32"`` (training) or ``"float64"``.
     """
 
+    beta: float = setting(5, "over-parameterization: M = beta * P filters per receptive field", low=1)
     head: str = setting("joint", "joint top layer or one decoupled output block per RF", choices=HEAD_NAMES)
 
     @property
@@ -238,7 +239,7 @@ class TokenConfig(TokenTaskSpec, NetworkSettings):
     def validate(self) -> None:
         """Raise SettingError (a ValueError) naming the first bad setting (before any compute)."""
         TokenTaskSpec.validate(self)
-        self.validate_network(min_beta=1.0)
+        self.validate_network()
         require_choice("head", self.head, HEAD_NAMES)
 
     def to_dict(self) -> dict:

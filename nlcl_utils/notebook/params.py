@@ -14,9 +14,10 @@ not in SPEC looks like a parameter (a misspelled override such as ``n_init=5``).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,30 @@ def notebook_defaults(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[st
                     values[node.targets[0].id] = ast.literal_eval(node.value)
             return values
     raise ParameterError(f"notebook {name}: no cell tagged 'parameters'")
+
+
+def ranges_from(settings: type, names: Iterable[str], prefix: str = "") -> dict[str, Spec]:
+    """Parameter ranges of a notebook taken from a settings class's declared bounds.
+
+    ``names`` are field names of ``settings`` (e.g. :class:`nlcl_utils.engine.train.TokenConfig`);
+    the notebook parameter is ``prefix + name``. An int field gives :class:`Int`, a float field
+    :class:`Float`, each with the field's ``low``/``high`` bounds; a field with choices gives
+    :class:`Choice`.
+    """
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    out: dict[str, Spec] = {}
+    for name in names:
+        if name not in fields:
+            raise ValueError(f"names: {settings.__name__} has no field {name!r}{did_you_mean(name, fields)}")
+        f = fields[name]
+        low, high, low_open, high_open = f.metadata.get("bounds", (None, None, False, False))
+        kind = str(f.type).replace(" | None", "")
+        if f.metadata.get("choices"):
+            out[prefix + name] = Choice(*f.metadata["choices"])
+        elif kind == "int":
+            out[prefix + name] = Int(min=low, max=high)
+        elif kind == "float":
+            out[prefix + name] = Float(min=low, max=high, min_exclusive=low_open, max_exclusive=high_open)
+        else:
+            raise ValueError(f"names: field {name!r} of {settings.__name__} is a {kind}, not a number or a choice")
+    return out
