@@ -11,6 +11,7 @@
   ``nlcl figures`` in its kernels).
 * :func:`savefig` writes PNG and PDF with all volatile metadata removed (same figure, same
   bytes) and shows the very same PNG inline when running in a Jupyter kernel.
+* :func:`dodged_errorbar` draws series that share their x side by side without tilting them.
 * :func:`check_text` is run by :func:`savefig` before anything is written: it refuses a figure
   whose text would be unreadable on the reading site (see below).
 
@@ -86,6 +87,22 @@ def set_theme() -> None:
             "legend.title_fontsize": FONT_PT["legend"],
         }
     )
+
+
+def dodged_errorbar(ax, x, shown_x, y, yerr, *, color, ls: str = "-", label: str | None = None, **style) -> None:
+    """Means with error bars moved sideways to ``shown_x``, joined by a line at their true ``x``.
+
+    Several series measured at the same x are drawn side by side so that their bars do not hide
+    each other. A line through the moved points would put each series at a slightly wrong x, and
+    tilt it wherever the points are not all moved alike (a shift by a factor on a linear axis);
+    the line goes through the true x instead. ``style`` is passed to the markers
+    and bars (``marker``, ``ms``, ``capsize``, ...); the legend entry shows line, marker and bar
+    together.
+    """
+    ax.plot(x, y, ls=ls, color=color)
+    ax.errorbar(shown_x, y, yerr=yerr, ls="none", color=color, **style)
+    if label is not None:  # an empty series with the full style: the legend's entry
+        ax.errorbar([], [], yerr=[], ls=ls, color=color, label=label, **style)
 
 
 def committed_figures(path: str | Path) -> Path | None:

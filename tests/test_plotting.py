@@ -119,3 +119,13 @@ def test_the_check_draws_the_figure_once(monkeypatch):
     monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or original(self, renderer))
     plotting.text_problems(fig)
     assert len(draws) == 1
+
+
+def test_dodged_series_are_joined_at_their_true_x():
+    fig, ax = plt.subplots(figsize=plotting.FIGSIZE["single"], layout="constrained")
+    plotting.dodged_errorbar(ax, [1, 2], [1.1, 2.1], [0.5, 0.5], [0.1, 0.1], color="C1", ls="--", marker="o", label="s")
+    (line, *_) = ax.get_lines()
+    assert list(line.get_xdata()) == [1, 2] and line.get_linestyle() == "--"
+    bars = [c for c in ax.containers if c.get_label() != "s"]
+    assert list(bars[0].lines[0].get_xdata()) == [1.1, 2.1] and bars[0].lines[0].get_linestyle() == "None"
+    assert [text.get_text() for text in ax.legend().get_texts()] == ["s"]
