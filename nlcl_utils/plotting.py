@@ -273,8 +273,8 @@ def text_problems(fig: plt.Figure) -> list[str]:
       labels of one axis collide on the page just as well), except two texts of the same kind
       and axes of which one is rotated obliquely (slanted tick labels: their axis-aligned boxes
       overlap while the glyphs do not);
-    * its font, once the saved PNG is shown :data:`READING_WIDTH_PX` wide, is smaller than
-      :data:`MIN_TEXT_PX` pixels.
+    * its font is smaller than the theme's smallest (:data:`FONT_PT`), or, once the saved PNG is
+      shown :data:`READING_WIDTH_PX` wide, smaller than :data:`MIN_TEXT_PX` pixels.
     """
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
@@ -307,27 +307,29 @@ def text_problems(fig: plt.Figure) -> list[str]:
     save_dpi = fig.dpi if save_dpi == "figure" else float(save_dpi)
     width_px = saved.width / fig.dpi * save_dpi
     shrink = min(1.0, READING_WIDTH_PX / width_px)
+    smallest_pt = min(FONT_PT.values())
     small: dict[tuple[str, str], list[tuple[float, _Text]]] = {}
     for text in texts:
         shown_px = min(text.sizes_pt) * save_dpi / 72 * shrink
-        if shown_px < MIN_TEXT_PX - 1e-9:
+        if shown_px < MIN_TEXT_PX - 1e-9 or min(text.sizes_pt) < smallest_pt - 1e-9:
             small.setdefault((text.role, text.owner), []).append((shown_px, text))
     if not small:
         return problems
-    shown = f"when the {width_px:.0f} px wide image is shown {READING_WIDTH_PX} px wide (at least {MIN_TEXT_PX:g} px)"
+    shown = f"when the {width_px:.0f} px wide image is shown {READING_WIDTH_PX} px wide"
     smallest_px, smallest = min((item for items in small.values() for item in items), key=lambda item: item[0])
-    if fig.get_figwidth() > MAX_WIDTH_IN:
+    if fig.get_figwidth() > MAX_WIDTH_IN and smallest_px < MIN_TEXT_PX - 1e-9:
         problems.append(
             f"the figure is {fig.get_figwidth():g} in wide, more than {MAX_WIDTH_IN:g} in: its text shrinks down to "
-            f"{smallest_px:.1f} px ({smallest.describe()}) {shown}; make it at most {MAX_WIDTH_IN:g} in wide"
+            f"{smallest_px:.1f} px ({smallest.describe()}) {shown} (at least {MIN_TEXT_PX:g} px); "
+            f"make it at most {MAX_WIDTH_IN:g} in wide"
         )
         return problems
     for items in small.values():
         shown_px, text = min(items, key=lambda item: item[0])
         more = f" (and {len(items) - 1} more like it)" if len(items) > 1 else ""
         problems.append(
-            f"{text.describe()}{more} is {min(text.sizes_pt):g} pt, {shown_px:.1f} px {shown}; "
-            "leave font sizes to the theme"
+            f"{text.describe()}{more} is {min(text.sizes_pt):g} pt, {shown_px:.1f} px {shown} (the theme's smallest "
+            f"is {smallest_pt:g} pt, and at least {MIN_TEXT_PX:g} px is needed); leave font sizes to the theme"
         )
     return problems
 

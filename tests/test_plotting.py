@@ -97,7 +97,13 @@ def test_small_fonts_and_too_wide_figures_are_refused():
     ax.plot([0, 1], label="line")
     ax.legend(fontsize=7)
     (problem,) = plotting.text_problems(fig)
-    assert problem.startswith("legend 'line' of axes 1 is 7 pt") and "784 px wide" in problem
+    assert problem.startswith("legend 'line' of axes 1 is 7 pt, 7.8 px when the") and "784 px wide" in problem
+
+    narrow, ax = plt.subplots(figsize=plotting.FIGSIZE["single"], layout="constrained")  # shown at its own size
+    ax.plot([0, 1], label="line")
+    ax.legend(fontsize=6)
+    (problem,) = plotting.text_problems(narrow)
+    assert problem.startswith("legend 'line' of axes 1 is 6 pt") and "the theme's smallest is 9.5 pt" in problem
 
     wide, axes = plt.subplots(1, 3, figsize=(12.0, 3.4), layout="constrained")
     (problem,) = plotting.text_problems(wide)
