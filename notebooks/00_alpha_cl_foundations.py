@@ -521,8 +521,8 @@ checks.identity("pair features: any non-negative alpha satisfies the lemma (rel.
 checks.show_new()
 
 # %%
-fig = plt.figure(figsize=plotting.FIGSIZE["grid"])
-grid = fig.add_gridspec(2, 6)
+fig = plt.figure(figsize=(plotting.FIGSIZE["grid"][0], 8.6))
+grid = fig.add_gridspec(2, 6, height_ratios=[1.35, 1])
 styles = {  # name -> (colour, line style, marker); structured solid, knock-out dashed
     f"mixture σ={P.mixture_noises[0]:g}": (plotting.PALETTE[0], "-", "o"),
     f"Gaussian, matched moments σ={P.mixture_noises[0]:g}": (plotting.PALETTE[0], "--", "s"),
@@ -570,7 +570,7 @@ for panel, (tokens_panel, scale, title) in enumerate(
         ylabel="covariance error (fraction missed)",
         title=title,
     )
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)  # under the panel: the curves stay visible
 
 
 def sorted_alpha(f1, f2, order):
