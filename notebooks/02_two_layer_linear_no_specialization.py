@@ -1242,8 +1242,8 @@ axes[1, 1].legend(**below, ncol=2)
 token_key = [
     plt.matplotlib.lines.Line2D([], [], color=token_colors[t], lw=2, label=f"token {t}") for t in sorted(tokens_shown)
 ]
-# the key of both top panels, where the linear filters have settled and left the panel empty
-axes[0, 1].legend(handles=[*token_key, *axes[0, 1].get_legend_handles_labels()[0]], loc="center right",
+# the key of both top panels, low in the linear panel: its filters settle high and leave the bottom empty
+axes[0, 1].legend(handles=[*token_key, *axes[0, 1].get_legend_handles_labels()[0]], loc="lower right",
                   ncol=1 + (len(token_key) > 4), title="key of both top panels")  # fmt: skip
 fig.suptitle("Population model (uniform α, exact, rank-one top layer): ReLU filters capture different tokens")
 plotting.savefig(fig, FIG_DIR, "population_dynamics")
