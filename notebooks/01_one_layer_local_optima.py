@@ -414,7 +414,8 @@ checks.show_new()
 
 # %%
 # Figure: slope sweep, one unit per axis.
-fig, axes = plt.subplots(1, 3, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(plotting.FIGSIZE["wide"][0], 4.6), layout="constrained")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}  # under the panels: the curves stay visible
 ax = axes[0]
 ax.plot(sweep.slope, sweep.optima, "o-", color=plotting.COLORS["relu"], label="distinct optima")
 ax.plot(sweep.slope, sweep["optima up to sign"], "s--", color=plotting.COLORS["linear"], label="optima up to sign")
@@ -424,7 +425,7 @@ ax.plot(
 ax.set_xlabel("LeakyReLU slope (0: ReLU, 1: linear)")
 ax.set_ylabel("count")
 ax.set_title("optima and captured centres")
-ax.legend()
+ax.legend(**below)
 ax = axes[1]
 ax.plot(
     sweep.slope,
@@ -444,7 +445,7 @@ ax.set_yscale("log")
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylabel("angle centre → nearest optimum (deg)")
 ax.set_title("how far the optima drift")
-ax.legend()
+ax.legend(**below)
 ax = axes[2]
 ax.plot(
     sweep.slope,
@@ -464,7 +465,7 @@ ax.plot(sweep.slope, sweep["max roughness"], "^:", color=plotting.COLORS["linear
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylabel("rate (units of A)")
 ax.set_title("least stable optimum")
-ax.legend()
+ax.legend(**below)
 fig.suptitle("From ReLU to linear: the minor optima drift, lose their eigengap and vanish")
 plotting.savefig(fig, FIG_DIR, "slope_sweep")
 
@@ -963,7 +964,8 @@ print(f"where gap > rho: median of (true margin) / (guaranteed margin gap - rho)
 
 # %%
 # Figure: roughness against eigengap at every converged optimum of the phase diagram.
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(plotting.FIGSIZE["wide"][0], 4.6), layout="constrained")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "ncol": 2, "markerscale": 2}  # off the points
 groups = {
     "ReLU, margin t ≥ 1": clean,
     "ReLU, equiangular, t < 1": [r for r in relu_phase if r.margin < CLEAN and r.setting.family == "equiangular"],
@@ -985,7 +987,7 @@ axes[0].axhline(0, color=plotting.COLORS["theory"], lw=0.5, ls=":")
 axes[0].set_xlabel(r"local roughness $\rho(w^*)$ (units of A)")
 axes[0].set_ylabel(r"eigengap of $A(w^*)$ (units of A)")
 axes[0].set_title("above the line: gap > ρ guarantees stability")
-axes[0].legend(markerscale=2)
+axes[0].legend(**below)
 lo = float(min(guaranteed.min(), 0.0))
 hi = float(max(margin_all.max(), guaranteed.max()))
 axes[1].plot([lo, hi], [lo, hi], color=plotting.COLORS["theory"], lw=0.8, label="margin = gap − ρ")
@@ -993,7 +995,7 @@ axes[1].axvline(0, color=plotting.COLORS["theory"], lw=0.5, ls=":")
 axes[1].set_xlabel(r"guaranteed margin gap − ρ (units of A)")
 axes[1].set_ylabel(r"true margin $-\lambda_{\max}(J)$ (units of A)")
 axes[1].set_title("every point is stable; left of 0 the bound says nothing")
-axes[1].legend(markerscale=2)
+axes[1].legend(**below)
 fig.suptitle("Stability condition at every converged optimum of the phase diagram")
 plotting.savefig(fig, FIG_DIR, "roughness")
 
@@ -1279,7 +1281,7 @@ print(trained.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # %%
 # Figure: coverage against width, with the coupon-collector curve (the consistency check).
 fig, axes = plt.subplots(
-    1, len(P.train_losses), figsize=plotting.FIGSIZE["wide"], sharey=True, squeeze=False, layout="constrained"
+    1, len(P.train_losses), figsize=(plotting.FIGSIZE["wide"][0], 4.0), sharey=True, squeeze=False, layout="constrained"
 )
 dense = np.unique(np.round(np.geomspace(min(P.widths), max(P.widths), 200)).astype(int))
 for ax, loss in zip(axes[0], P.train_losses):
@@ -1308,7 +1310,7 @@ for ax, loss in zip(axes[0], P.train_losses):
         "quadratic loss (uniform α)" if loss == "quadratic" else f"InfoNCE (τ = {P.tau_per_node:g}·n, no output norm.)",
     )
 axes[0][0].set_ylabel("fraction of components captured")
-axes[0][0].legend(loc="upper left")
+fig.legend(handles=axes[0][0].get_legend_handles_labels()[0], loc="outside lower center", ncol=2)  # both panels
 fig.suptitle("Coverage against width: SGD nodes behave as independent draws from the flow's basins")
 plotting.savefig(fig, FIG_DIR, "coverage_vs_width")
 
