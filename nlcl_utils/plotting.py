@@ -13,7 +13,8 @@
   bytes) and shows the very same PNG inline when running in a Jupyter kernel.
 * :func:`dodged_errorbar` draws series that share their x side by side without tilting them.
 * :func:`check_text` is run by :func:`savefig` before anything is written: it refuses a figure
-  whose text would be unreadable on the reading site (see below).
+  whose text is cut off, overlaps other text or would be too small on the reading site, naming
+  the figure and each offending text (see below).
 
 Determinism needs the figure itself to be deterministic too: seaborn's ``stripplot`` jitter
 draws from an unseeded generator, so use ``swarmplot`` (or jitter from a seeded generator).
@@ -22,9 +23,10 @@ Legibility. The reading site shows a figure at most :data:`READING_WIDTH_PX` pix
 wider PNG is shrunk and its text with it. The theme's font sizes (:data:`FONT_PT`) are chosen so
 that text stays at least :data:`MIN_TEXT_PX` pixels tall in the widest figure,
 ``FIGSIZE["wide"]`` (:data:`MAX_WIDTH_IN`); a wider figure shrinks its text below that and is
-refused. Notebooks therefore pass no font sizes of their own: the theme's apply everywhere
-(tick labels, legends, annotations), and a figure that needs more room gets fewer panels per
-row or more height, not smaller text.
+refused, and so is any text smaller than the theme's smallest size. Notebooks therefore pass no
+font sizes of their own: the theme's sizes apply everywhere (tick labels, legends, annotations),
+and a figure that needs more room gets fewer panels per row, more height or its legend under
+the panels, not smaller text.
 """
 
 from __future__ import annotations
