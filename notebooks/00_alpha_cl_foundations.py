@@ -353,7 +353,7 @@ for ax, (title, frame, column, bound) in zip(axes, panels):
     ax.set(yscale="log", title=title, xlabel="", ylabel="relative error")
     ax.tick_params(axis="x", rotation=60)
     plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-axes[0].legend(loc="upper left", fontsize=8)
+axes[0].legend(loc="upper left")
 fig.suptitle("α-CL identities hold to machine precision (the one-layer one for homogeneous h only)", y=1.02)
 plotting.savefig(fig, FIG_DIR, "identity_errors")
 
@@ -522,8 +522,8 @@ checks.identity("pair features: any non-negative alpha satisfies the lemma (rel.
 checks.show_new()
 
 # %%
-fig = plt.figure(figsize=plotting.FIGSIZE["grid"])
-grid = fig.add_gridspec(2, 6)
+fig = plt.figure(figsize=(plotting.FIGSIZE["grid"][0], 8.6))
+grid = fig.add_gridspec(2, 6, height_ratios=[1.35, 1])
 styles = {  # name -> (colour, line style, marker); structured solid, knock-out dashed
     f"mixture σ={P.mixture_noises[0]:g}": (plotting.PALETTE[0], "-", "o"),
     f"Gaussian, matched moments σ={P.mixture_noises[0]:g}": (plotting.PALETTE[0], "--", "s"),
@@ -571,7 +571,7 @@ for panel, (tokens_panel, scale, title) in enumerate(
         ylabel="covariance error (fraction missed)",
         title=title,
     )
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)  # under the panel: the curves stay visible
 
 
 def sorted_alpha(f1, f2, order):
@@ -614,9 +614,10 @@ positive_min = min(m[m > 0].min().item() for m, _ in heatmaps)
 norm = LogNorm(vmin=max(positive_min, 1e-6), vmax=max(m.max().item() for m, _ in heatmaps))
 for col, (matrix, title) in enumerate(heatmaps):
     sub = fig.add_subplot(grid[1, 2 * col : 2 * col + 2])
-    image = sub.imshow(matrix.clamp(min=norm.vmin).numpy(), cmap="viridis", norm=norm, interpolation="nearest")
+    image = sub.imshow(
+        matrix.clamp(min=norm.vmin).numpy(), cmap=plotting.CMAPS["sequential"], norm=norm, interpolation="nearest"
+    )
     sub.set(title=title, xlabel="sample j (sorted)", ylabel="sample i (sorted)", xticks=[], yticks=[])
-    sub.title.set_fontsize(8)
     fig.colorbar(image, ax=sub, fraction=0.046, pad=0.04, label="α_ij (log scale)")
 fig.suptitle(f"How few non-negative kernel features describe InfoNCE's α (τ = {P.kernel_tau:g}, N = {P.kernel_batch})")
 fig.tight_layout()
@@ -804,12 +805,13 @@ print(augmentation.map(shown).to_string())
 print(f"case A against the kernel's local variances of the averaged representation: {shown(local_var_err)}")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"])
+fig, axes = plt.subplots(1, 2, figsize=(plotting.FIGSIZE["wide"][0], 4.4), layout="constrained")
 term_cols = ["shared / |E C|", "asymmetry / |E C|", "cross-view / |E C|"]
 augmentation[term_cols].plot.bar(ax=axes[0], color=plotting.PALETTE[:3], rot=0)
 axes[0].set(ylabel="Frobenius norm / |E[C_α]|", xlabel="", title="terms of E[C_α] over the views")
 axes[0].set_xticks(range(len(augmentation)), [c.split(":")[0] for c in augmentation.index])
-axes[0].legend(["shared (f̄ differences)", "asymmetry (γ − β)", "cross-view (K + Kᵀ)"], fontsize=8)
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.1)}  # under the panel: the bars stay visible
+axes[0].legend(["shared (f̄ differences)", "asymmetry (γ − β)", "cross-view (K + Kᵀ)"], **below)
 err_cols = ["err: short form", "err: three terms"]
 augmentation[err_cols].clip(lower=EPS64 / 20).plot.bar(
     ax=axes[1], color=[plotting.PALETTE[3], plotting.PALETTE[0]], rot=0, logy=True
@@ -817,8 +819,8 @@ augmentation[err_cols].clip(lower=EPS64 / 20).plot.bar(
 axes[1].axhline(EPS64, color=plotting.COLORS["theory"], lw=1, ls=":", label="float64 ε")
 axes[1].set_xticks(range(len(augmentation)), [c.split(":")[0] for c in augmentation.index])
 axes[1].set(ylabel="relative error vs enumeration", xlabel="", title="closed forms against exact enumeration")
-axes[1].legend(["float64 ε", "shared term only", "all three terms"], fontsize=8)
-fig.suptitle("A: kernel α, independent views · B: row-normalized α · C: correlated views (knock-out)", y=1.02)
+axes[1].legend(["float64 ε", "shared term only", "all three terms"], **below)
+fig.suptitle("A: kernel α, independent views · B: row-normalized α · C: correlated views (knock-out)")
 plotting.savefig(fig, FIG_DIR, "augmentation_terms")
 
 # %% [markdown]

@@ -415,7 +415,8 @@ checks.show_new()
 
 # %%
 # Figure: slope sweep, one unit per axis.
-fig, axes = plt.subplots(1, 3, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(plotting.FIGSIZE["wide"][0], 4.6), layout="constrained")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}  # under the panels: the curves stay visible
 ax = axes[0]
 ax.plot(sweep.slope, sweep.optima, "o-", color=plotting.COLORS["relu"], label="distinct optima")
 ax.plot(sweep.slope, sweep["optima up to sign"], "s--", color=plotting.COLORS["linear"], label="optima up to sign")
@@ -424,8 +425,8 @@ ax.plot(
 )
 ax.set_xlabel("LeakyReLU slope (0: ReLU, 1: linear)")
 ax.set_ylabel("count")
-ax.set_title("optima and captured centres", fontsize="medium")
-ax.legend(fontsize="x-small")
+ax.set_title("optima and captured centres")
+ax.legend(**below)
 ax = axes[1]
 ax.plot(
     sweep.slope,
@@ -444,8 +445,8 @@ ax.axhline(
 ax.set_yscale("log")
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylabel("angle centre → nearest optimum (deg)")
-ax.set_title("how far the optima drift", fontsize="medium")
-ax.legend(fontsize="x-small")
+ax.set_title("how far the optima drift")
+ax.legend(**below)
 ax = axes[2]
 ax.plot(
     sweep.slope,
@@ -464,8 +465,8 @@ ax.plot(
 ax.plot(sweep.slope, sweep["max roughness"], "^:", color=plotting.COLORS["linear"], label=r"roughness $\rho(w^*)$")
 ax.set_xlabel("LeakyReLU slope")
 ax.set_ylabel("rate (units of A)")
-ax.set_title("least stable optimum", fontsize="medium")
-ax.legend(fontsize="x-small")
+ax.set_title("least stable optimum")
+ax.legend(**below)
 fig.suptitle("From ReLU to linear: the minor optima drift, lose their eigengap and vanish")
 plotting.savefig(fig, FIG_DIR, "slope_sweep")
 
@@ -539,7 +540,7 @@ print(
 
 # %%
 # Figure: basin map for d = 3 (equirectangular).
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(plotting.FIGSIZE["wide"][0], 4.6), sharey=True, layout="constrained")
 colors = [plotting.PALETTE[c] for c in range(P.basin_components)] + [plotting.COLORS["other"]]
 cmap = plt.matplotlib.colors.ListedColormap(colors)
 img = torch.where(label3[:ng] < 0, torch.tensor(P.basin_components), label3[:ng]).reshape(n_lat, n_lon)
@@ -558,7 +559,7 @@ cen = task3.centres / task3.centres.norm(dim=1, keepdim=True)
 c_lon, c_lat = torch.rad2deg(torch.atan2(cen[:, 1], cen[:, 0])), torch.rad2deg(torch.asin(cen[:, 2]))
 handles = []
 for c in range(P.basin_components):
-    axes[0].scatter(c_lon[c], c_lat[c], marker="*", s=160, color=colors[c], edgecolor="black", zorder=3)
+    axes[0].scatter(c_lon[c], c_lat[c], marker="*", s=160, color=colors[c], edgecolor="black", zorder=3, clip_on=False)
     name = "major c0" if c == 0 else f"c{c}"
     handles.append(plt.matplotlib.patches.Patch(color=colors[c], label=f"basin of {name}: {basins3[c]:.2f}"))
 if bool((label3[:ng] < 0).any()):
@@ -568,7 +569,8 @@ handles.append(
         [], [], marker="*", ls="", color="white", markeredgecolor="black", markersize=11, label="centre direction"
     )
 )
-axes[0].legend(handles=handles, fontsize="x-small", loc="lower left", framealpha=0.9)
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "ncol": 2}  # under the map: it stays visible
+axes[0].legend(handles=handles, **below)
 axes[0].set_title(f"ReLU: {summary3.n} optima, one basin per centre")
 sgn = sign3[:ng].reshape(n_lat, n_lon)
 lin_colors = [plotting.COLORS["linear"], plotting.PALETTE[9]]
@@ -584,16 +586,15 @@ axes[1].imshow(
 )
 t_lon, t_lat = math.degrees(math.atan2(top3[1], top3[0])), math.degrees(math.asin(top3[2]))
 anti_lon = t_lon - 180 if t_lon > 0 else t_lon + 180
-axes[1].scatter(t_lon, t_lat, marker="*", s=140, color="white", edgecolor="black", zorder=3)
-axes[1].scatter(anti_lon, -t_lat, marker="X", s=110, color="white", edgecolor="black", zorder=3)
+# unclipped: a direction at ±180° longitude shows whole at the map's edge
+axes[1].scatter(t_lon, t_lat, marker="*", s=140, color="white", edgecolor="black", zorder=3, clip_on=False)
+axes[1].scatter(anti_lon, -t_lat, marker="X", s=110, color="white", edgecolor="black", zorder=3, clip_on=False)
 axes[1].legend(
     handles=[
         plt.matplotlib.patches.Patch(color=lin_colors[1], label="flows to +top eigenvector (★)"),
         plt.matplotlib.patches.Patch(color=lin_colors[0], label="flows to −top eigenvector (✕)"),
     ],
-    fontsize="x-small",
-    loc="lower left",
-    framealpha=0.9,
+    **{**below, "ncol": 1},
 )
 axes[1].set_title(f"linear: {lin3_n} optimum up to sign")
 for ax in axes:
@@ -767,7 +768,7 @@ for ax, (data, index, what, title) in zip(
     )
     ax.set_xlabel(f"pairwise cosine of the centres ({SIMPLEX_COS:.3g}: simplex)")
     ax.set_ylabel("within-component spread σ" if index == "sigma" else "LeakyReLU slope")
-    ax.set_title(title, fontsize="medium")
+    ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=45)
     ax.invert_yaxis()
     # sigma -> 0 boundary: theta(c) = 8.1 degrees, between the columns it separates
@@ -807,8 +808,8 @@ ax.plot(
 ax.axvline(0.0, color=plotting.COLORS["theory"], lw=0.8, ls=":", label="cosine 0 (σ → 0 condition)")
 ax.set_xlabel("largest pairwise cosine of the centres")
 ax.set_ylabel(f"count (of C = {P.n_components})")
-ax.set_title(f"random directions, σ ∈ {{{', '.join(f'{s:g}' for s in phase_noises)}}}", fontsize="medium")
-ax.legend(fontsize="x-small", loc="center", bbox_to_anchor=(0.42, 0.55))
+ax.set_title(f"random directions, σ ∈ {{{', '.join(f'{s:g}' for s in phase_noises)}}}")
+ax.legend(loc="center", bbox_to_anchor=(0.42, 0.55))
 fig.suptitle("Phase diagram of the ReLU optima (dashed: σ → 0 boundary θ(c) = 8.1°)")
 plotting.savefig(fig, FIG_DIR, "phase_diagram")
 
@@ -886,8 +887,8 @@ ax.axhline(ANGLE_THRESHOLD, color=plotting.COLORS["other"], lw=0.8, ls=":", labe
 ax.set_ylim(0, 1.3 * max(op.equiangular_tilt(max(phase_cos), P.n_components), ANGLE_THRESHOLD))
 ax.set_xlabel("pairwise cosine of the centres")
 ax.set_ylabel("minor centre → nearest optimum (deg)")
-ax.set_title("ReLU optima tilt off their centres", fontsize="medium")
-ax.legend(fontsize="x-small")
+ax.set_title("ReLU optima tilt off their centres")
+ax.legend()
 plotting.savefig(fig, FIG_DIR, "gate_tilt")
 
 # %% [markdown]
@@ -964,7 +965,8 @@ print(f"where gap > rho: median of (true margin) / (guaranteed margin gap - rho)
 
 # %%
 # Figure: roughness against eigengap at every converged optimum of the phase diagram.
-fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(plotting.FIGSIZE["wide"][0], 4.6), layout="constrained")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "ncol": 2, "markerscale": 2}  # off the points
 groups = {
     "ReLU, margin t ≥ 1": clean,
     "ReLU, equiangular, t < 1": [r for r in relu_phase if r.margin < CLEAN and r.setting.family == "equiangular"],
@@ -985,16 +987,16 @@ axes[0].plot([0, lim], [0, lim], color=plotting.COLORS["theory"], lw=0.8, label=
 axes[0].axhline(0, color=plotting.COLORS["theory"], lw=0.5, ls=":")
 axes[0].set_xlabel(r"local roughness $\rho(w^*)$ (units of A)")
 axes[0].set_ylabel(r"eigengap of $A(w^*)$ (units of A)")
-axes[0].set_title("above the line: gap > ρ guarantees stability", fontsize="medium")
-axes[0].legend(fontsize="x-small", markerscale=2)
+axes[0].set_title("above the line: gap > ρ guarantees stability")
+axes[0].legend(**below)
 lo = float(min(guaranteed.min(), 0.0))
 hi = float(max(margin_all.max(), guaranteed.max()))
 axes[1].plot([lo, hi], [lo, hi], color=plotting.COLORS["theory"], lw=0.8, label="margin = gap − ρ")
 axes[1].axvline(0, color=plotting.COLORS["theory"], lw=0.5, ls=":")
 axes[1].set_xlabel(r"guaranteed margin gap − ρ (units of A)")
 axes[1].set_ylabel(r"true margin $-\lambda_{\max}(J)$ (units of A)")
-axes[1].set_title("every point is stable; left of 0 the bound says nothing", fontsize="medium")
-axes[1].legend(fontsize="x-small", markerscale=2)
+axes[1].set_title("every point is stable; left of 0 the bound says nothing")
+axes[1].legend(**below)
 fig.suptitle("Stability condition at every converged optimum of the phase diagram")
 plotting.savefig(fig, FIG_DIR, "roughness")
 
@@ -1128,12 +1130,12 @@ for views, color, mk in (
     axes[1].plot(part.sigma, part["major basin"], mk, color=color, label=label)
 axes[0].axhline(P.n_components, color=plotting.COLORS["theory"], lw=0.8, ls=":", label=f"C = {P.n_components}")
 axes[0].set_ylabel("distinct ReLU optima")
-axes[0].set_title("number of optima", fontsize="medium")
+axes[0].set_title("number of optima")
 axes[1].set_ylabel("major basin (fraction of inits)")
-axes[1].set_title("the major pattern's basin", fontsize="medium")
+axes[1].set_title("the major pattern's basin")
 for ax in axes:
     ax.set_xlabel("within-component spread σ")
-    ax.legend(fontsize="x-small")
+    ax.legend()
 fig.suptitle("Augmentation that keeps the within-component variance favours wide gates")
 plotting.savefig(fig, FIG_DIR, "augmentation")
 
@@ -1280,7 +1282,7 @@ print(trained.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # %%
 # Figure: coverage against width, with the coupon-collector curve (the consistency check).
 fig, axes = plt.subplots(
-    1, len(P.train_losses), figsize=plotting.FIGSIZE["wide"], sharey=True, squeeze=False, layout="constrained"
+    1, len(P.train_losses), figsize=(plotting.FIGSIZE["wide"][0], 4.0), sharey=True, squeeze=False, layout="constrained"
 )
 dense = np.unique(np.round(np.geomspace(min(P.widths), max(P.widths), 200)).astype(int))
 for ax, loss in zip(axes[0], P.train_losses):
@@ -1307,10 +1309,9 @@ for ax, loss in zip(axes[0], P.train_losses):
     ax.set_xlabel("nodes n")
     ax.set_title(
         "quadratic loss (uniform α)" if loss == "quadratic" else f"InfoNCE (τ = {P.tau_per_node:g}·n, no output norm.)",
-        fontsize="medium",
     )
 axes[0][0].set_ylabel("fraction of components captured")
-axes[0][0].legend(fontsize="x-small", loc="upper left")
+fig.legend(handles=axes[0][0].get_legend_handles_labels()[0], loc="outside lower center", ncol=2)  # both panels
 fig.suptitle("Coverage against width: SGD nodes behave as independent draws from the flow's basins")
 plotting.savefig(fig, FIG_DIR, "coverage_vs_width")
 
@@ -1446,8 +1447,8 @@ for ax, values, ylabel, title in (
     (
         axes[1],
         [s.rank for s in single],
-        "rank of w's eigenvector of $C_\\alpha(w)[x]$ (0: top)",
-        "which eigenvector w is",
+        "rank of w's eigenvector (0: top)",
+        "which eigenvector of $C_\\alpha(w)[x]$ w is",
     ),
 ):
     for i, (tau, v) in enumerate(zip(taus, values)):
@@ -1472,10 +1473,10 @@ for ax, values, ylabel, title in (
     ax.set_xscale("log")
     ax.set_xlabel("InfoNCE temperature τ")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="x-small")
+    ax.set_title(title)
+    ax.legend()
 axes[0].axhline(P.cos_threshold, color=plotting.COLORS["other"], lw=0.8, ls=":", label=f"|cos| = {P.cos_threshold:g}")
-axes[0].legend(fontsize="x-small")
+axes[0].legend()
 fig.suptitle("One linear node, InfoNCE (own τ, no output normalization): local α moves it off the major pattern")
 plotting.savefig(fig, FIG_DIR, "infonce_single_node")
 

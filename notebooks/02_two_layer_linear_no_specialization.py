@@ -336,8 +336,9 @@ for ax, metric_name in zip(axes, ["chi+", "selective"]):
         # per beta: mean, low, high
         stats = np.array([claims.interval(sub[sub.beta == b][metric_name].tolist()) for b in P.betas])
         xs = np.array(P.betas) + OFFSET[act, bn]
-        ax.errorbar(xs, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], color=plotting.COLORS[act],
-                    ls=STYLE[bn], marker="o", ms=4, capsize=3, label=label(act, bn))  # fmt: skip
+        plotting.dodged_errorbar(ax, P.betas, xs, stats[:, 0], [stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]],
+                                 color=plotting.COLORS[act], ls=STYLE[bn], marker="o", ms=4, capsize=3,
+                                 label=label(act, bn))  # fmt: skip
 base_mean = baselines.groupby(["cosine", "beta"]).mean()
 for cosine, act in (("signed", "relu"), ("|cos|", "linear")):
     sub = base_mean.loc[cosine]
@@ -352,8 +353,8 @@ axes[0].set(xlabel="β (filters per RF = β·P)", ylabel="$\\chi^+$", xticks=P.b
             title="$\\chi^+$: |cos| for linear, signed cos for ReLU")  # fmt: skip
 axes[1].set(xlabel="β (filters per RF = β·P)", ylabel="selective fraction (cos ≥ 0.9)",
             xticks=P.betas, title="Token-selective filters")  # fmt: skip
-axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 fig.suptitle(f"Token experiment: ReLU specializes as β grows, linear does not ({R} seeds, mean and 95% interval)")
 plotting.savefig(fig, FIG_DIR, "chi_plus_vs_beta")
 
@@ -452,15 +453,17 @@ loc = P.heatmap_location
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
 plus0 = trained["relu", True].tasks.plus_mask()[0, loc].numpy()
 tick_labels = [f"{t}*" if plus0[t] else f"{t}" for t in range(P.vocab)]
+filter_order = {}  # activation -> filters sorted by the token they match best (then by how well)
 for ax, act in zip(axes, ACTS):
     run = trained[act, True]
     cos = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings)[0, loc].numpy()  # [M, V], signed
-    order = np.lexsort((-np.abs(cos).max(1), np.abs(cos).argmax(1)))
-    sns.heatmap(cos[order], ax=ax, cmap="vlag", vmin=-1, vmax=1, cbar=act == "linear", xticklabels=tick_labels,
-                yticklabels=False, cbar_kws={"label": "cosine(filter, token)"})  # fmt: skip
+    filter_order[act] = order = np.lexsort((-np.abs(cos).max(1), np.abs(cos).argmax(1)))
+    sns.heatmap(cos[order], ax=ax, cmap=plotting.CMAPS["diverging"], vmin=-1, vmax=1, cbar=False,
+                xticklabels=tick_labels, yticklabels=False)  # fmt: skip
     ax.set(title=f"{label(act, True)}: RF {loc}, seed {SEEDS[0]}, β = {BETA_MAX:g}",
            xlabel="token (* = appears here in a pattern)", ylabel=f"{cos.shape[0]} filters (sorted by best token)")  # fmt: skip
-    ax.tick_params(axis="x", labelsize=7, rotation=0)
+    ax.tick_params(axis="x", rotation=90)  # upright labels of V tokens would collide
+fig.colorbar(axes[0].collections[0], ax=axes, label="cosine(filter, token)")
 plotting.savefig(fig, FIG_DIR, "learned_filters")
 
 # %% [markdown]
@@ -511,37 +514,40 @@ for name, values in spread.items():
           f"relative spread of the BN scales s over an RF's filters {scale_spread[name]:.2f}")  # fmt: skip
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 0.8]})
-for ax, act in zip(axes[:2], ACTS):
+fig, axes = plt.subplot_mosaic(
+    [ACTS, ["spread", "spread"]],
+    figsize=(plotting.FIGSIZE["grid"][0], 6.4),
+    layout="constrained",
+    height_ratios=[1.3, 1],
+)
+for act in ACTS:
     name = label(act, True)
     dm = drive[name]
-    run = trained[act, True]
-    cos = metrics.filter_token_cosines(run.model.first, run.tasks.embeddings)[0, loc].numpy()
-    order = np.lexsort((-np.abs(cos).max(1), np.abs(cos).argmax(1)))  # the filter order of the heatmap above
     rows_norm = dm.matrices[0, :, loc].square().sum((0, -1)).sqrt()  # [M, V]: |row t| over both views
     rows_norm = rows_norm / rows_norm.amax(-1, keepdim=True).clamp(min=1e-300)
-    sns.heatmap(rows_norm.numpy()[order], ax=ax, cmap="rocket_r", vmin=0, vmax=1, cbar=act == "linear",
-                xticklabels=tick_labels, yticklabels=False, cbar_kws={"label": "|row t of D_km| / max over t"})  # fmt: skip
-    ax.set(title=f"{name}: driving matrices of RF {loc}, seed {SEEDS[0]}", xlabel="token t (* = pattern token)",
-           ylabel=f"{rows_norm.shape[0]} filters (order as above)")  # fmt: skip
-    ax.tick_params(axis="x", labelsize=7, rotation=0)
+    sns.heatmap(rows_norm.numpy()[filter_order[act]], ax=axes[act], cmap=plotting.CMAPS["sequential"], vmin=0,
+                vmax=1, cbar=False, xticklabels=tick_labels, yticklabels=False)  # fmt: skip
+    axes[act].set(title=f"{name}: RF {loc}, seed {SEEDS[0]}", xlabel="token t (* = pattern token)",
+                  ylabel=f"{rows_norm.shape[0]} filters (sorted by best token)")  # fmt: skip
+    axes[act].tick_params(axis="x", rotation=90)  # upright labels of V tokens would collide
+fig.colorbar(axes["relu"].collections[0], ax=[axes[act] for act in ACTS], label="|row t of $D_{km}$| / max over t")
 spread_df = pd.DataFrame([{"network": name, "spread": v} for name, values in spread.items() for v in values.tolist()])
-sns.swarmplot(data=spread_df, x="network", y="spread", hue="network", ax=axes[2], size=5, legend=False,
+sns.swarmplot(data=spread_df, x="network", y="spread", hue="network", ax=axes["spread"], size=5, legend=False,
               palette=[plotting.COLORS["relu"], plotting.COLORS["linear"], plotting.COLORS["other"]])  # fmt: skip
-axes[2].axhline(0.5, color=plotting.COLORS["theory"], ls="--", lw=1, label="prediction for ReLU: ≥ ½")
-axes[2].set(xlabel="", ylabel="spread $S$ (mean over RFs)", ylim=(-0.05, 1.0),
-            title=f"Spread per seed (β = {BETA_MAX:g}, full BN)")  # fmt: skip
-axes[2].tick_params(axis="x", labelsize=7, rotation=15)
-axes[2].legend(fontsize=7, loc="center left")
+axes["spread"].axhline(0.5, color=plotting.COLORS["theory"], ls="--", lw=1, label="prediction for ReLU: ≥ ½")
+axes["spread"].set(xlabel="", ylabel="spread $S$ (mean over RFs)", ylim=(-0.05, 1.0),
+                   title=f"Spread of the driving matrices per seed (β = {BETA_MAX:g}, full BN)")  # fmt: skip
+axes["spread"].legend(loc="center left")
+fig.suptitle(f"Driving matrices $D_{{km}}$ of the filters of RF {loc} (norm of each token's row), and their spread")
 plotting.savefig(fig, FIG_DIR, "driving_matrices")
 
 # %% [markdown]
-# **What it shows.** Left and middle: each row is one filter's driving matrix, drawn as the norm
+# **What it shows.** Top: each row is one filter's driving matrix, drawn as the norm
 # of its row for each token. In the linear network every filter of the RF has the same matrix
 # (identical rows): whatever the gradient does to one filter, it does through the same
 # matrices to all, weighted only by the filter's own top-layer column and BN scale. In the ReLU
 # network each live filter is driven by the row of its own token (and dead filters by nothing),
-# so the gradient itself tells the filters apart. Right: the spread per seed — exactly 0 for
+# so the gradient itself tells the filters apart. Bottom: the spread per seed — exactly 0 for
 # linear, about ½ for the untrained ReLU network (random gates), and higher in the trained ReLU
 # network, whose gates have specialized.
 #
@@ -646,13 +652,12 @@ print(f"  relu: |Q W(T) - W_rot(T)| / |W(T)| after {P.equivariance_steps} steps:
 # %%
 fig, axes = plt.subplots(1, 2, figsize=plotting.FIGSIZE["wide"], layout="constrained")
 floor = torch.finfo(F64).eps / 20  # exact zeros are drawn at this floor
-rotation["case"] = rotation.activation + ", BN " + rotation.BN
+rotation["case"] = rotation.activation + "\nBN " + rotation.BN  # two short lines: upright, no collisions
 rotation["shown"] = rotation["loss change"].clip(lower=floor)
 sns.swarmplot(data=rotation, x="case", y="shown", hue="activation", palette=plotting.COLORS, ax=axes[0], size=4,
               legend=False, log_scale=True)  # fmt: skip
 axes[0].set(xlabel="", ylabel="|L(QW, VQᵀ) − L(W, V)| / |L(W, V)|",
             title="Loss change under a random rotation (trained networks)")  # fmt: skip
-axes[0].tick_params(axis="x", labelsize=7, rotation=20)
 gaps = pd.DataFrame([{"activation": act, "gap": g} for act in ACTS for g in eq_gap[act].clamp(min=floor).tolist()])
 sns.swarmplot(data=gaps, x="activation", y="gap", hue="activation", palette=plotting.COLORS, ax=axes[1], size=5,
               legend=False, log_scale=True)  # fmt: skip
@@ -1181,9 +1186,10 @@ checks.identity(
 checks.show_new()
 
 # %%
-fig, axes = plt.subplots(2, 2, figsize=plotting.FIGSIZE["grid"], layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(plotting.FIGSIZE["grid"][0], 8.4), layout="constrained", sharex=True)
 token_colors = sns.color_palette("husl", P.pop_vocab)
 off = ~torch.eye(MP, dtype=torch.bool)
+tokens_shown = set()  # the tokens whose colour the top panels use: the key lists them
 for ax, act in zip(axes[0], ["relu", "linear"]):
     run = pop_runs[act]
     steps_axis = np.array(run.flow.steps)
@@ -1191,15 +1197,16 @@ for ax, act in zip(axes[0], ["relu", "linear"]):
     final_best = cos_ex[-1].argmax(-1)
     for m in range(MP):
         tok = int(final_best[m])
+        tokens_shown.add(tok)
         ax.plot(steps_axis, cos_ex[:, m, tok].numpy(), color=token_colors[tok], lw=1.2)
     w_unit = run.flow.first[:, P.pop_example_init, 0]
     pairwise = (w_unit @ w_unit.transpose(-1, -2)).abs()
     ax.plot(
         steps_axis, pairwise[:, off].mean(-1).numpy(), color="k", ls="--", lw=1.5, label="mean |cos| between filters"
     )
-    ax.set(title=f"{act}: RF 0, init {P.pop_example_init} (colour: final best token)", xlabel="step",
+    ax.set(title=f"{act}: RF 0, init {P.pop_example_init} (colour: final best token)",
            ylabel="cosine with its final best token", ylim=(-0.05, 1.05))  # fmt: skip
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(loc="lower right")
 for act, run in pop_runs.items():
     steps_axis = np.array(run.flow.steps)
     axes[1, 0].semilogy(steps_axis, run.flow.grad_norm.amax(1).numpy(), color=plotting.COLORS[act], label=act)
@@ -1208,7 +1215,7 @@ for act, run in pop_runs.items():
     axes[1, 1].fill_between(steps_axis, plus.min(1), plus.max(1), color=plotting.COLORS[act], alpha=0.25)
 last_step = relu_run.flow.steps[-1]
 axes[1, 0].semilogy(np.array(relu_run.flow.steps), approach.amax(1).numpy(), color=plotting.COLORS["relu"], ls="--",
-                    label="relu: distance of its RF maps to the polished point's")  # fmt: skip
+                    label="relu: distance of its RF maps to the polished ones")  # fmt: skip
 axes[1, 0].semilogy([last_step], [polished.grad_norm.max().item()], marker="*", ms=12, ls="none",
                     color=plotting.COLORS["relu"], label=f"relu, polished ({polished.iterations} Newton steps)")  # fmt: skip
 axes[1, 1].plot([last_step], [polished_captured.double().mean().item()], marker="*", ms=12, ls="none",
@@ -1218,8 +1225,15 @@ axes[1, 1].axhline(pop_n_plus.double().mean().item(), color=plotting.COLORS["the
 axes[1, 0].set(xlabel="step", ylabel="gradient norm / distance (max over inits)", title="Convergence")
 axes[1, 1].set(xlabel="step", ylabel="pattern tokens captured per RF (cos ≥ 0.9)",
                title="all inits × RFs: mean, min–max")  # fmt: skip
-axes[1, 0].legend(fontsize=8)
-axes[1, 1].legend(fontsize=8, loc="center right")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18)}  # under the panels: the curves stay visible
+axes[1, 0].legend(**below)
+axes[1, 1].legend(**below, ncol=2)
+token_key = [
+    plt.matplotlib.lines.Line2D([], [], color=token_colors[t], lw=2, label=f"token {t}") for t in sorted(tokens_shown)
+]
+# the key of both top panels, low in the linear panel: its filters settle high and leave the bottom empty
+axes[0, 1].legend(handles=[*token_key, *axes[0, 1].get_legend_handles_labels()[0]], loc="lower right",
+                  ncol=1 + (len(token_key) > 4), title="key of both top panels")  # fmt: skip
 fig.suptitle("Population model (uniform α, exact, rank-one top layer): ReLU filters capture different tokens")
 plotting.savefig(fig, FIG_DIR, "population_dynamics")
 

@@ -358,7 +358,8 @@ print("RF 0's filter after the flow: fraction of inits ending on each kind of to
 print(flow.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.4), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(plotting.FIGSIZE["wide"][0], 4.6), layout="constrained")
+below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}  # under the panels: the data stay visible
 ax = axes[0]
 x = np.arange(P.locations)
 for i, (name, share) in enumerate((("full re-draw", share_redraw), ("identical views", share_same))):
@@ -371,7 +372,7 @@ for i, (name, share) in enumerate((("full re-draw", share_redraw), ("identical v
         ms=4,
         capsize=2,
         color=plotting.PALETTE[i],
-        label=f"{name} (mean, min-max over seeds)",
+        label=name,
     )
 ax.set(
     xlabel="receptive field k",
@@ -379,7 +380,7 @@ ax.set(
     ylim=(0, 0.6),
     title="what the views share (uniform $\\alpha$)",
 )
-ax.legend(fontsize=7)
+ax.legend(title="mean, min–max over seeds", **below)
 ax = axes[1]
 for i, embedding in enumerate(("gaussian", "onehot")):
     part = sweep[sweep.embedding == embedding]
@@ -391,12 +392,12 @@ for i, embedding in enumerate(("gaussian", "onehot")):
         "o-",
         color=plotting.PALETTE[i],
         ms=3,
-        label=f"{embedding} embeddings (mean, 10-90%)",
+        label=f"{embedding} embeddings",
     )
 mm = np.arange(P.cf_rfs)
 ax.plot(mm, 0.25 * mm / (mm + 1), "--", color=plotting.COLORS["theory"], label="identical RFs: $p_0p_1\\,m/(m+1)$")
 ax.set(xlabel="other informative RFs $m$", ylabel="$\\delta_0$", title="global boost of RF 0 (identical views)")
-ax.legend(fontsize=7)
+ax.legend(title="mean, 10–90%", **below)
 ax = axes[2]
 ax.plot(flow.m, flow.informative, "o-", color=plotting.COLORS["relu"], label="informative token")
 ax.plot(flow.m, flow.matched, "s-", color=plotting.COLORS["linear"], label="frequency-matched token")
@@ -406,7 +407,9 @@ ax.set(
     ylim=(0, 1),
     title="closed-form flow: RF 0's winner",
 )
-ax.legend(fontsize=7)
+ax.legend(**below)
+for ax in axes:  # receptive fields and counts of them
+    ax.xaxis.set_major_locator(plt.matplotlib.ticker.MaxNLocator(integer=True))
 plotting.savefig(fig, FIG_DIR, "closed_form")
 
 # %% [markdown]
@@ -506,7 +509,7 @@ for run, style in ((paper, "-"), (same_views, "--")):
         sym = "$\\chi^+$" if name == "chi_plus" else "$\\chi^-$"
         ax.plot(STEP_AXIS, vals.mean(1), style, color=color, label=f"{sym}, {run.label} (mean, min-max)")
 ax.set(xlabel="step", ylabel="score", ylim=(-0.05, 1.05), title=f"token experiment, {P.n_seeds} seeds")
-ax.legend(fontsize=7)
+ax.legend()
 plotting.savefig(fig, FIG_DIR, "chi_over_training")
 
 # %% [markdown]
@@ -631,16 +634,16 @@ print(grid_table.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
 
 # %%
 fig, axes = plt.subplots(
-    1, 2, figsize=(11.0, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1], "wspace": 0.08}
+    1, 2, figsize=(plotting.FIGSIZE["wide"][0], 4.0), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1]}
 )
 loss_labels = [f"InfoNCE τ={tau:g}" if loss == "infonce" else "quadratic" for loss, tau in LOSSES]
 heat = np.array([[GRID[lt + (out,)][1].preference.mean().item() for out in P.grid_out_dims] for lt in LOSSES])
 ax = axes[0]
-image = ax.imshow(heat, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+image = ax.imshow(heat, cmap=plotting.CMAPS["diverging"], vmin=-1, vmax=1, aspect="auto")
 for i, lt in enumerate(LOSSES):
     for j, out in enumerate(P.grid_out_dims):
         _, lo, hi = claims.interval(GRID[lt + (out,)][1].preference.tolist())
-        ax.text(j, i, f"{heat[i, j]:+.2f}\n[{lo:+.2f}, {hi:+.2f}]", ha="center", va="center", fontsize=7)
+        ax.text(j, i, f"{heat[i, j]:+.2f}\n[{lo:+.2f}, {hi:+.2f}]", ha="center", va="center")
 ax.set_xticks(range(len(P.grid_out_dims)), [str(o) for o in P.grid_out_dims])
 ax.set_yticks(range(len(LOSSES)), loss_labels)
 ax.set(xlabel="output dimension", title="pair preference (pattern first − filler first)\nmean [95% interval]")
@@ -651,11 +654,14 @@ for i, (lt, lab) in enumerate(zip(LOSSES, loss_labels)):
     per_out = [GRID[lt + (out,)][1].score_gap for out in P.grid_out_dims]
     means = [v.mean().item() for v in per_out]
     ivs = [claims.interval(v.tolist()) for v in per_out]
-    ax.errorbar(
-        np.arange(len(P.grid_out_dims)) + 0.08 * i,
+    plotting.dodged_errorbar(
+        ax,
+        np.arange(len(P.grid_out_dims)),
+        np.arange(len(P.grid_out_dims)) + 0.08 * (i - (len(LOSSES) - 1) / 2),
         means,
-        yerr=[[m - iv[1] for m, iv in zip(means, ivs)], [iv[2] - m for m, iv in zip(means, ivs)]],
-        fmt="o-",
+        [[m - iv[1] for m, iv in zip(means, ivs)], [iv[2] - m for m, iv in zip(means, ivs)]],
+        color=plotting.PALETTE[i],
+        marker="o",
         ms=4,
         capsize=2,
         label=lab,
@@ -668,7 +674,7 @@ ax.set(
     ylim=(-1.05, 1.05),
     title="final-score gap (mean, 95% interval)",
 )
-ax.legend(fontsize=7)
+ax.legend()
 plotting.savefig(fig, FIG_DIR, "matched_grid")
 
 # %% [markdown]
@@ -778,7 +784,7 @@ ax.set(
     title="more informative RFs, more boost?",
 )
 ax.set_xticks(Ls)
-ax.legend(fontsize=7)
+ax.legend()
 plotting.savefig(fig, FIG_DIR, "decoupled_and_length")
 
 # %% [markdown]
@@ -867,7 +873,7 @@ for ax, (lab, (run, _, pairs)) in zip(axes, (("joint head", joint), ("decoupled 
         )
     ax.set(xlabel="step", title=f"{lab}: Kaplan–Meier, not yet locked on", ylim=(0, 1.02))
 axes[0].set_ylabel("fraction not yet locked (thin: seeds)")
-axes[0].legend(fontsize=7)
+axes[0].legend()
 plotting.savefig(fig, FIG_DIR, "lock_on_curves")
 print(pd.DataFrame(km_rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
@@ -933,7 +939,7 @@ for ax, col, ylabel in (
 axes[0].axhline(chance, color="0.3", ls=":", label="chance")
 axes[0].set_title("top layer vs top eigenvectors of $C_\\alpha[f_1]$")
 axes[1].set_title("cross-RF part of the uniform-$\\alpha$ drive")
-axes[0].legend(fontsize=7)
+axes[0].legend()
 plotting.savefig(fig, FIG_DIR, "assumption_audit")
 
 # %% [markdown]

@@ -314,7 +314,11 @@ def cell(activation: str, beta: float, bn: bool):
     return {m: (r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"]) for m in ("chi_plus", "chi_minus")}
 
 
-fig, axes = plt.subplots(1, 2, figsize=(10.5, 0.75 * len(P.activations) + 1.8), layout="constrained")
+# one above the other: side by side, eight cells of "mean [interval]" do not fit in the widest figure
+panel_height = 0.55 * len(P.activations) + 0.8
+fig, axes = plt.subplots(
+    2, 1, figsize=(plotting.FIGSIZE["wide"][0], 2 * panel_height + 0.6), layout="constrained", sharex=True
+)
 for ax, metric, title in zip(
     axes, ("chi_plus", "chi_minus"), ("$\\chi^+$ (pattern tokens)", "$\\chi^-$ (filler-only tokens)")
 ):
@@ -326,16 +330,17 @@ for ax, metric, title in zip(
                 continue
             mean, low, high = c[metric]
             values[i, j] = mean
-            ax.text(j, i, f"{mean:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center", fontsize=7.5,
+            ax.text(j, i, f"{mean:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center",
                     color="white" if mean < 0.55 else "black")  # fmt: skip
-    cmap = plt.get_cmap("viridis").copy()
+    cmap = plt.get_cmap(plotting.CMAPS["sequential"]).copy()
     cmap.set_bad("0.85")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(COLUMNS)), [f"β = {b:g}\n{'BN' if bn else 'no BN'}" for b, bn in COLUMNS])
     ax.set_yticks(range(len(P.activations)), P.activations)
     ax.grid(False)
-    ax.set(title=f"{title}, mean [95% interval], {P.n_seeds} seeds", xlabel="filters per RF (β) and BatchNorm")
-    fig.colorbar(image, ax=ax, label="score (cosine)", shrink=0.9)
+    ax.set(title=f"{title}, mean [95% interval], {P.n_seeds} seeds")
+axes[-1].set_xlabel("filters per RF (β) and BatchNorm")
+fig.colorbar(image, ax=axes, label="score (cosine)", shrink=0.9)
 plotting.savefig(fig, FIG_DIR, "heatmaps")
 
 # %% [markdown]
@@ -425,7 +430,7 @@ ax.set(
     xlabel="score (cosine); ticks: individual seeds",
     title="one change at a time from the main setting",
 )
-fig.legend(fontsize=8, loc="outside lower center", ncol=2)
+fig.legend(loc="outside lower center", ncol=2)
 plotting.savefig(fig, FIG_DIR, "one_change_rows")
 
 # %% [markdown]

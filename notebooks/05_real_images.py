@@ -367,14 +367,14 @@ def mosaic(filters, cols):
 
 m_max = shown["relu"].model.first.shape[2]
 cols = int(np.ceil(np.sqrt(m_max * 2)))
-fig, axes = plt.subplots(2, P.grid * P.grid, figsize=(9.6, 3.6), layout="constrained")
+fig, axes = plt.subplots(2, P.grid * P.grid, figsize=(plotting.FIGSIZE["wide"][0], 3.8), layout="constrained")
 for row, act in enumerate(ACTS):
     first = shown[act].model.first[seed_idx]  # [K, M, d]
     order_kurt = im.response_kurtosis(first, test_patches)  # [K, M]
     for k in range(P.grid * P.grid):
         order = torch.argsort(torch.nan_to_num(order_kurt[k], nan=-np.inf), descending=True)
-        image = axes[row, k].imshow(mosaic(first[k, order], cols), cmap="RdBu_r", vmin=-1, vmax=1)
-        axes[row, k].set_title(f"{act}, RF {k} ({k // P.grid}, {k % P.grid})", fontsize=9)
+        image = axes[row, k].imshow(mosaic(first[k, order], cols), cmap=plotting.CMAPS["diverging"], vmin=-1, vmax=1)
+        axes[row, k].set_title(f"{act}, RF {k} ({k // P.grid}, {k % P.grid})")
         axes[row, k].set_xticks([])
         axes[row, k].set_yticks([])
 fig.colorbar(image, ax=axes, shrink=0.6, label="filter weight / max |weight|")
@@ -397,17 +397,19 @@ def mean_and_interval(values):
     return mean, mean - low, high - mean
 
 
-fig, axes = plt.subplots(1, 3, figsize=plotting.FIGSIZE["wide"], layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(plotting.FIGSIZE["wide"][0], 4.4), layout="constrained")
 augmented = results[results.views == "augmented"]
 for ax, column in zip(axes, ["eff. rank", "mean |cos|", "kurtosis"]):
     for act in ACTS:
         for bn, style in zip(["BN", "no BN"], ["-", "--"]):
             sub = augmented[(augmented.activation == act) & (augmented.bn == bn)]
             stats = np.array([mean_and_interval(sub[sub.beta == b][column]) for b in P.betas])
-            ax.errorbar(
+            plotting.dodged_errorbar(
+                ax,
+                P.betas,
                 np.array(P.betas) * (1.03 if act == "relu" else 0.97),
                 stats[:, 0],
-                yerr=stats[:, 1:].T,
+                stats[:, 1:].T,
                 color=plotting.COLORS[act],
                 ls=style,
                 marker="o",
@@ -424,8 +426,10 @@ axes[2].axhline(pca_kurtosis, color=plotting.COLORS["other"], ls="-.", lw=1, lab
 axes[0].set(ylabel="effective rank of an RF's unit filters", title="Diversity")
 axes[1].set(ylabel="mean |cos| between an RF's filters", title="Redundancy")
 axes[2].set(ylabel="median excess kurtosis of w·x", title="Selectivity")
-axes[0].legend(fontsize=7)
-axes[2].legend(fontsize=7)
+handles, labels = axes[0].get_legend_handles_labels()  # one key for the three panels, under them
+extra = axes[2].get_legend_handles_labels()
+handles += [h for h, lab in zip(*extra) if lab not in labels]
+fig.legend(handles=handles, loc="outside lower center", ncol=3)
 fig.suptitle(f"Filter diversity and selectivity against β ({len(P.seeds)} seeds, mean and 95% interval)")
 plotting.savefig(fig, FIG_DIR, "diversity_selectivity_vs_beta")
 
@@ -524,15 +528,17 @@ checks.finding(
 checks.show_new()
 
 # %%
-fig, ax = plt.subplots(figsize=plotting.FIGSIZE["single"], layout="constrained")
+fig, ax = plt.subplots(figsize=(plotting.FIGSIZE["single"][0], 4.8), layout="constrained")
 for act in ACTS:
     for bn, style in zip(["BN", "no BN"], ["-", "--"]):
         sub = augmented[(augmented.activation == act) & (augmented.bn == bn)]
         stats = np.array([mean_and_interval(sub[sub.beta == b]["probe"]) for b in P.betas])
-        ax.errorbar(
+        plotting.dodged_errorbar(
+            ax,
+            P.betas,
             np.array(P.betas) * (1.03 if bn == "BN" else 1.06),
             stats[:, 0],
-            yerr=stats[:, 1:].T,
+            stats[:, 1:].T,
             color=plotting.COLORS[act],
             ls=style,
             marker="o",
@@ -542,10 +548,12 @@ for act in ACTS:
         )
     sub = random_features[random_features.activation == act]
     stats = np.array([mean_and_interval(sub[sub.beta == b]["probe"]) for b in P.betas])
-    ax.errorbar(
+    plotting.dodged_errorbar(
+        ax,
+        P.betas,
         np.array(P.betas) * 0.97,
         stats[:, 0],
-        yerr=stats[:, 1:].T,
+        stats[:, 1:].T,
         color=plotting.COLORS[act],
         ls=":",
         marker="s",
@@ -577,7 +585,7 @@ ax.set(
     title=f"Linear probe on the hidden layer ({len(P.seeds)} seeds, 95% interval)",
 )
 ax.minorticks_off()
-ax.legend(fontsize=6, ncol=2, loc="lower right")
+fig.legend(loc="outside lower center", ncol=2)  # eight entries: under the plot, not over the points
 plotting.savefig(fig, FIG_DIR, "probe_accuracy")
 
 # %% [markdown]
