@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from nlcl_utils import plotting  # noqa: E402
+from nlcl_utils.notebook import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
