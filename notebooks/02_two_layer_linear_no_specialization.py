@@ -106,15 +106,19 @@ def paper_scale(p) -> bool:
     )
 
 
-TASK_FIELDS = ("vocab", "locations", "per_location", "patterns", "pattern_len")
 nb = session.setup(
     "02_two_layer_linear_no_specialization",
     globals(),
     full_scale=paper_scale,
     ranges={
         # the token task's and the training's ranges, as the settings declare them
-        **params.ranges_from(train.TokenConfig, ("steps", "batch_size", "lr", *TASK_FIELDS, "out_dim", "tau")),
-        **params.ranges_from(train.TokenConfig, (*TASK_FIELDS, "beta", "out_dim"), prefix="pop_"),
+        **params.ranges_from(train.TokenConfig, ("steps", "batch_size", "lr", "out_dim", "tau")),
+        **params.ranges_from(train.TokenConfig, ("vocab", "locations", "per_location", "patterns", "pattern_len")),
+        **params.ranges_from(
+            train.TokenConfig,
+            ("vocab", "locations", "per_location", "patterns", "pattern_len", "beta", "out_dim"),
+            prefix="pop_",
+        ),
         "n_seeds": params.Int(min=2),
         "betas": params.List(params.Float(min=1.0), min_len=2),
         "workers": params.Int(min=0),

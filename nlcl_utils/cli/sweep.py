@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from nlcl_utils import publish
-from nlcl_utils.experiments import sweep
+from nlcl_utils.experiments import sweep, tables
 from nlcl_utils.processes import stop_on_signals
 from nlcl_utils.settings import DefaultsHelp
 
@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep.export_csv(grid, args.cache, out, timing=args.timing)
     frame = sweep.results_frame(grid, args.cache)
     counts = frame.status.value_counts().to_dict()
+    settings = [name for name in sweep.config_dict(grid.configs[0]) if name in frame.columns]
+    table = tables.setting_summary(frame, settings, ("chi_plus", "chi_minus"))
+    print(f"chi+ and chi- per setting: mean [95% Student t interval over seeds]\n{table.to_string(index=False)}\n")
     print(
         f"{summary.computed} runs computed in {summary.batches} batches, {summary.cached} from the cache; "
         f"status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; wrote {out}"

@@ -76,3 +76,21 @@ def latex_table(frame: pd.DataFrame, caption: str, label: str) -> str:
     lines += [" & ".join(latex_escape(v) for v in row) + " \\\\" for row in frame.itertuples(index=False)]
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def setting_summary(frame: pd.DataFrame, settings: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Per setting, the columns of ``settings`` that differ between rows and each of ``values`` as
+    ``"mean [low, high]"`` with its seed count ``n`` (rows with a NaN value are left out of that mean).
+
+    With a single setting (nothing varies) the table has one row and no setting column.
+    """
+    varying = [c for c in settings if frame[c].astype(str).nunique() > 1]
+    key = varying or ["_all"]
+    data = frame.assign(_all="all") if not varying else frame
+    summary = interval_summary(data.dropna(subset=list(values)), key, values)
+    out = summary[varying].copy() if varying else pd.DataFrame(index=summary.index)
+    out["n"] = summary["n"]
+    for name in values:
+        out[name] = [format_interval(m, lo, hi) for m, lo, hi in
+                     summary[[f"{name}_mean", f"{name}_low", f"{name}_high"]].itertuples(index=False)]  # fmt: skip
+    return out
