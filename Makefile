@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 NBVAL_FIGURES := $(CURDIR)/build/nbval-figures
 PERTURBED_FIGURES := $(CURDIR)/build/perturbed-figures
 
-.PHONY: figures figures-quick test test-perturbed test-unit benchmark lint format install clean site test-site publish-site
+.PHONY: figures figures-quick check test test-perturbed test-unit benchmark lint format install clean site test-site publish-site
 
 install: $(STAMP)
 
@@ -53,16 +53,19 @@ figures: $(STAMP)
 figures-quick: $(STAMP)
 	"$(BIN)/nlcl" figures --profile quick
 
-## Lint, unit and pipeline tests (one process per core), every notebook's quick profile, the
-## quick profile of a subset again with another processor's kernels (results must reproduce
-## within tolerance while their bytes differ), nbval on the committed notebooks (byte for byte
-## where they were made on this machine, numbers masked elsewhere: `nlcl verify --nbval-config`),
-## then the committed claims against the ones the notebooks wrote under nbval (bit for bit on
-## the same machine, same verdicts and values within tolerance elsewhere).
-test: lint
+## The contributors' inner loop (a few minutes): lint, unit and pipeline tests (one process per
+## core), every notebook's quick profile, and the quick profile of a subset again with another
+## processor's kernels (results must reproduce within tolerance while their bytes differ).
+check: lint
 	"$(BIN)/python" -m pytest -n auto --dist loadfile -p no:cacheprovider tests
 	"$(BIN)/nlcl" figures --profile quick
 	NLCL_QUICK_OUTPUTS="$(CURDIR)/build/quick" "$(BIN)/python" -m pytest -p no:cacheprovider tests/test_reproduce_anywhere.py
+
+## The full check (what CI runs): `make check`, then nbval on the committed notebooks (byte for
+## byte where they were made on this machine, numbers masked elsewhere: `nlcl verify
+## --nbval-config`), then the committed claims against the ones the notebooks wrote under nbval
+## (bit for bit on the same machine, same verdicts and values within tolerance elsewhere).
+test: check
 	rm -rf "$(NBVAL_FIGURES)"
 	cfg="$$("$(BIN)/nlcl" verify --nbval-config)" && \
 	TQDM_DISABLE=1 NLCL_FIGURES_DIR="$(NBVAL_FIGURES)" "$(BIN)/python" -m pytest -n auto --dist loadfile --nbval \
