@@ -49,7 +49,10 @@ def test_tampered_claims_differ_from_the_executed_ones(kind):
 
 def test_make_test_compares_committed_claims_after_nbval():
     makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    rule = lambda target: makefile.split(f"\n{target}: ", 1)[1].split("\n\n", 1)[0]
+    test = rule("test")
+    assert test.startswith("check\n")  # make test = make check, then nbval and the claims
+    recipe = rule("check") + test
     assert recipe.index("--nbval") < recipe.index('NLCL_NBVAL_FIGURES="$(NBVAL_FIGURES)"')
     assert '"$(BIN)/nlcl" figures --profile quick' in recipe and recipe.count("-n auto") == 2
     assert "tests/test_claims_reproduced.py" in recipe and "tests/test_reproduce_anywhere.py" in recipe
